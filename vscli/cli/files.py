@@ -1,0 +1,296 @@
+"""Commands over files: upload, attach, files, rm, cat, uploads, delete-file (and the hidden worker)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vscli import liveness, worker
+from vscli.cli import render
+from vscli.cli.app import app, workspace
+from vscli.cli.options import parse_attributes
+from vscli.cli.progress import ingest_progress
+from vscli.cli.stores import JsonOpt, StoreArg
+from vscli.errors import FilesFailed, InvalidInput, NotFound
+from vscli.extract import extract_text
+from vscli.files import FileRegistry, max_file_bytes, public
+from vscli.store import Store, list_stores, resolve_store
+from vscli.workspace import os_error
+
+AttrOpt = Annotated[Optional[list[str]], typer.Option(
+    "--attr", metavar="KEY=VALUE", help="File attribute (repeatable): string, number or true/false.")]
+NoWaitOpt = Annotated[bool, typer.Option(
+    "--no-wait", help="Return at once; a background process does the work (see `vscli status`).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+
+
+@dataclass
+class Input:
+    name: str
+    data: bytes
+
+
+def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str]) -> list[Input]:
+    """Read and validate every input before anything is stored: all are good, or nothing changes."""
+    limit = max_file_bytes()
+    sources: list[tuple[str, Optional[Path]]] = []
+    for raw in paths:
+        if raw == "-":
+            sources.append((filename or "stdin.txt", None))
+            continue
+        path = Path(raw)
+        if not path.exists():
+            raise NotFound(f"no such file or directory: {raw}")
+        if path.is_dir():
+            if not recursive:
+                raise InvalidInput(f"{raw} is a directory (use --recursive to upload the files in it)")
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            if not found:
+                raise InvalidInput(f"{raw} holds no files to upload")
+            sources.extend((p.name, p) for p in found)
+        else:
+            sources.append((filename or path.name, path))
+    if filename and len(sources) > 1:
+        raise InvalidInput("--filename names a single upload; got several files")
+    inputs = []
+    for name, path in sources:
+        if path is None:
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                size = path.stat().st_size
+                if size > limit:
+                    raise InvalidInput(f"{path}: file is {size} bytes, over the limit of {limit} bytes "
+                                       f"(set VSCLI_MAX_FILE_BYTES to change it)")
+                data = path.read_bytes()
+            except OSError as exc:
+                raise os_error("read", path, exc) from exc
+        if len(data) > limit:
+            raise InvalidInput(f"{name}: {len(data)} bytes is over the limit of {limit} bytes")
+        extract_text(data, str(path) if path else name)
+        inputs.append(Input(name, data))
+    return inputs
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _process(store: Store, todo: list[str], no_wait: bool, quiet: bool) -> None:
+    if not todo:
+        return
+    if no_wait:
+        worker.spawn(store, todo)
+        if not quiet:
+            render.message(f"processing {len(todo)} file(s) in the background; "
+                           f"`vscli status {store.id} --wait` waits for them")
+        return
+    with ingest_progress(len(todo), quiet) as hook:
+        store.process(todo, progress=hook)
+
+
+def _report(store: Store, file_ids: list[str], quiet: bool) -> list[dict]:
+    """The store's entries for these files; failures are reported and make the command fail."""
+    entries = [store.file(f) for f in dict.fromkeys(file_ids)]
+    failed = [e for e in entries if e["status"] == "failed"]
+    names = {}
+    registry = FileRegistry(store.ws)
+    for e in failed:
+        names[e["id"]] = registry.get(e["id"])["filename"]
+        render.message(f"failed: {e['id']} ({names[e['id']]}): {e['last_error']['message']}")
+    done = sum(e["status"] == "completed" for e in entries)
+    if not quiet and not failed:
+        render.message(f"{done} file(s) completed in {store.config()['name']} ({store.id})")
+    return entries
+
+
+def _fail_if_any(entries: list[dict]) -> None:
+    failed = [e for e in entries if e["status"] == "failed"]
+    if failed:
+        raise FilesFailed(f"{len(failed)} of {len(entries)} file(s) failed to process")
+
+
+@app.command()
+def upload(
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files, directories (with "
+                                               "--recursive), or - for standard input.")],
+    store: Annotated[Optional[str], typer.Option(
+        "--store", "-s", metavar="STORE", help="Also attach the files to this store and process them.")] = None,
+    attr: AttrOpt = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Upload the files in directories.")] = False,
+    filename: Annotated[Optional[str], typer.Option(
+        "--filename", help="Name for a single upload (default for -: stdin.txt).")] = None,
+    no_wait: NoWaitOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upload files and print their ids, one per line, in input order.
+
+    With --store the files are also attached and processed before the command returns (exit 4 if any
+    file failed). Identical content already in the store is not uploaded again.
+    Example: vscli upload dataset/*.md --store docs --attr team=research
+    """
+    ws = workspace()
+    attributes = parse_attributes(attr)
+    target = resolve_store(ws, store) if store else None
+    if target is not None:
+        target.check_queryable()
+    inputs = _read_inputs(paths, recursive, filename)
+    registry = FileRegistry(ws)
+    ids: list[str] = []
+    for item in inputs:
+        existing = target.find_by_hash(hashlib.sha256(item.data).hexdigest()) if target else None
+        if existing:
+            ids.append(existing)
+            continue
+        obj, _ = registry.add(item.data, item.name)
+        ids.append(obj["id"])
+    if not as_json:
+        for file_id in ids:
+            render.emit_line(file_id)
+    if target is None:
+        if as_json:
+            render.emit_json(render.list_page([public(registry.get(i)) for i in ids]))
+        return
+    me = None if no_wait else liveness.this_process()
+    todo = target.attach(ids, attributes, worker=me)
+    _process(target, todo, no_wait, quiet)
+    entries = _report(target, ids, quiet)
+    if as_json:
+        render.emit_json(render.list_page(entries))
+    _fail_if_any(entries)
+
+
+@app.command()
+def attach(
+    store: StoreArg,
+    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.")],
+    attr: AttrOpt = None,
+    no_wait: NoWaitOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Attach uploaded files to a store and process them (extract, chunk, embed, index).
+
+    Example: vscli attach docs file-abc123 --attr author=Jane --no-wait
+    """
+    target = resolve_store(workspace(), store)
+    target.check_queryable()
+    me = None if no_wait else liveness.this_process()
+    todo = target.attach(file_ids, parse_attributes(attr), worker=me)
+    _process(target, todo, no_wait, quiet)
+    entries = [target.file(f) for f in dict.fromkeys(file_ids)] if no_wait else _report(target, file_ids, quiet)
+    if as_json:
+        render.emit_json(render.list_page(entries))
+    _fail_if_any(entries)
+
+
+@app.command("_work", hidden=True)
+def work(store: str, file_ids: list[str]) -> None:
+    """Process attached files in the background (started by --no-wait)."""
+    worker.run(Store(workspace(), store), file_ids)
+
+
+@app.command()
+def files(
+    store: StoreArg,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the files of a store with their processing status.
+
+    Example: vscli files docs --json | jq -r '.data[] | select(.status=="failed") | .id'
+    """
+    s = resolve_store(workspace(), store)
+    entries = s.files()
+    if as_json:
+        render.emit_json(render.list_page(entries))
+        return
+    registry = FileRegistry(s.ws)
+    rows = []
+    for e in entries:
+        try:
+            name = registry.get(e["id"])["filename"]
+        except NotFound:
+            name = "(deleted)"
+        error = e["last_error"]["message"] if e.get("last_error") else ""
+        rows.append([e["id"], name, e["status"], render.human_bytes(e["usage_bytes"]),
+                     render.timestamp(e["created_at"]), error])
+    render.table(["FILE ID", "FILENAME", "STATUS", "SIZE", "ATTACHED", "LAST ERROR"], rows)
+
+
+@app.command()
+def rm(
+    store: StoreArg,
+    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Files to remove.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove files from a store: their chunks never come back in a query. The upload stays.
+
+    Example: vscli rm docs file-abc123
+    """
+    s = resolve_store(workspace(), store)
+    removed = s.remove(file_ids)
+    if as_json:
+        render.emit_json(render.list_page([{"id": f, "object": "vector_store.file.deleted", "deleted": True}
+                                for f in removed]))
+    else:
+        render.message(f"removed {len(removed)} file(s) from {s.config()['name']} ({s.id})")
+
+
+@app.command()
+def cat(
+    file_id: Annotated[str, typer.Argument(metavar="FILE_ID", help="An uploaded file id.")],
+) -> None:
+    """Write an uploaded file's bytes to stdout, unchanged.
+
+    Example: vscli cat file-abc123 > copy.md
+    """
+    data = FileRegistry(workspace()).read(file_id)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+@app.command()
+def uploads(as_json: JsonOpt = False) -> None:
+    """List uploaded files in the workspace (attached to a store or not).
+
+    Example: vscli uploads
+    """
+    objs = [public(f) for f in FileRegistry(workspace()).list()]
+    if as_json:
+        render.emit_json(render.list_page(objs))
+        return
+    render.table(["FILE ID", "FILENAME", "SIZE", "CREATED"],
+                 [[o["id"], o["filename"], render.human_bytes(o["bytes"]), render.timestamp(o["created_at"])]
+                  for o in objs])
+
+
+@app.command("delete-file")
+def delete_file(
+    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete uploaded files entirely: removed from every store, then their bytes are deleted.
+
+    Example: vscli delete-file file-abc123
+    """
+    ws = workspace()
+    registry = FileRegistry(ws)
+    for file_id in file_ids:
+        registry.get(file_id)  # every id must exist before anything is deleted
+    stores = list_stores(ws)
+    for file_id in dict.fromkeys(file_ids):
+        for s in stores:
+            if any(e["id"] == file_id for e in s.files(reap=False)):
+                s.remove([file_id])
+        registry.delete(file_id)
+    if as_json:
+        render.emit_json(render.list_page([{"id": f, "object": "file", "deleted": True} for f in dict.fromkeys(file_ids)]))
+    else:
+        render.message(f"deleted {len(set(file_ids))} file(s)")

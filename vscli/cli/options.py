@@ -1,0 +1,53 @@
+"""Parsing of option values shared by several commands (KEY=VALUE pairs)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vscli.errors import InvalidInput
+
+
+def split_pair(raw: str, option: str) -> tuple[str, str]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key.strip():
+        raise InvalidInput(f"{option} expects KEY=VALUE, got {raw!r}")
+    return key.strip(), value
+
+
+def parse_metadata(pairs: list[str] | None) -> dict[str, str]:
+    """Store metadata: string values, as OpenAI's."""
+    result: dict[str, str] = {}
+    for raw in pairs or []:
+        key, value = split_pair(raw, "--metadata")
+        result[key] = value
+    return result
+
+
+def parse_attributes(pairs: list[str] | None) -> dict[str, Any]:
+    """File attributes: true/false become booleans, numbers become numbers, a JSON-quoted value or
+    anything else stays a string (so `--attr code='"007"'` keeps the leading zeros)."""
+    result: dict[str, Any] = {}
+    for raw in pairs or []:
+        key, value = split_pair(raw, "--attr")
+        result[key] = _attribute_value(value)
+    return result
+
+
+def _attribute_value(value: str) -> Any:
+    if value in ("true", "false"):
+        return value == "true"
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if number == number and abs(number) != float("inf") else value

@@ -1,0 +1,77 @@
+"""Output: data to stdout (tables on a terminal, tab-separated text when piped, or JSON), and messages,
+warnings and progress to stderr. Nothing else in the CLI writes to the terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+
+def emit_json(obj: Any, compact: bool = False) -> None:
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(
+        obj, indent=2, ensure_ascii=False
+    )
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def list_page(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI's list envelope."""
+    return {
+        "object": "list",
+        "data": objs,
+        "first_id": objs[0]["id"] if objs else None,
+        "last_id": objs[-1]["id"] if objs else None,
+        "has_more": False,
+    }
+
+
+def emit_line(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def message(text: str) -> None:
+    """A progress or status note for the person at the terminal (stderr)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def color_allowed(stream: Any) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table on a terminal; tab-separated lines with a header line when stdout is piped."""
+    if not sys.stdout.isatty():
+        emit_line("\t".join(columns))
+        for row in rows:
+            emit_line("\t".join("" if v is None else str(v) for v in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    Console(no_color=not color_allowed(sys.stdout)).print(t)
+
+
+def timestamp(epoch: int | None) -> str:
+    if not epoch:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

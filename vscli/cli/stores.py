@@ -1,0 +1,146 @@
+"""Commands over whole stores: create, ls, status, delete."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from vscli.cli import render
+from vscli.cli.app import app, workspace
+from vscli.cli.options import parse_metadata
+from vscli.embedding import DEFAULT_MODEL
+from vscli.errors import ExitCode, WaitTimeout
+from vscli.store import Store, create_store, list_stores, resolve_store
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the OpenAI-shaped JSON object.")]
+StoreArg = Annotated[str, typer.Argument(metavar="STORE", help="Store id (vs_...) or its unique name.")]
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="A name for the store (used in place of its id).")],
+    chunk_size: Annotated[Optional[int], typer.Option(
+        "--chunk-size", help="Max tokens (cl100k) per chunk, 100-4096. Default: auto (200).")] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(
+        "--chunk-overlap", help="Tokens shared by neighbouring chunks, at most half the chunk size.")] = None,
+    metadata: Annotated[Optional[list[str]], typer.Option(
+        "--metadata", metavar="KEY=VALUE", help="Metadata pair (repeatable, up to 16).")] = None,
+    expires_after_days: Annotated[Optional[int], typer.Option(
+        "--expires-after-days", help="Expire the store this many days after its last use.")] = None,
+    model: Annotated[str, typer.Option(
+        "--model", envvar="VSCLI_EMBEDDING_MODEL", help="Embedding model: the bundled default, a local "
+        "sentence-transformers directory, or a model in the Hugging Face cache.")] = DEFAULT_MODEL,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a vector store and print its id.
+
+    Example: vscli create docs --chunk-size 400 --chunk-overlap 100 --metadata project=wiki
+    """
+    store = create_store(workspace(), name, chunk_size, chunk_overlap, parse_metadata(metadata),
+                         expires_after_days, model)
+    if as_json:
+        render.emit_json(store.obj())
+    else:
+        render.emit_line(store.id)
+
+
+@app.command("ls")
+def list_command(as_json: JsonOpt = False) -> None:
+    """List vector stores.
+
+    Example: vscli ls --json | jq -r '.data[].name'
+    """
+    objs = [s.obj() for s in list_stores(workspace())]
+    if as_json:
+        render.emit_json(render.list_page(objs))
+        return
+    render.table(
+        ["ID", "NAME", "STATUS", "FILES", "SIZE", "CREATED"],
+        [[o["id"], o["name"], o["status"], o["file_counts"]["total"], render.human_bytes(o["usage_bytes"]),
+          render.timestamp(o["created_at"])] for o in objs],
+    )
+
+
+@app.command()
+def status(
+    store: StoreArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Block until no file is in progress.")] = False,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", metavar="SECONDS", help="With --wait: give up after this long (exit 5).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a store's status and file counts; --wait blocks until processing ends.
+
+    Exits 0 when every file completed, 4 when any failed, 5 on timeout.
+    Example: vscli status docs --wait --timeout 600
+    """
+    s = resolve_store(workspace(), store)
+    timed_out: WaitTimeout | None = None
+    if wait:
+        try:
+            s.wait(timeout)
+        except WaitTimeout as exc:
+            timed_out = exc
+    else:
+        s.reap_orphans()
+    obj = s.obj()
+    _print_status(s, obj, as_json)
+    if timed_out:
+        raise timed_out
+    if obj["file_counts"]["failed"]:
+        render.message(f"{obj['file_counts']['failed']} file(s) failed; see `vscli files {store}`")
+        raise typer.Exit(ExitCode.FILES_FAILED)
+
+
+def _print_status(s: Store, obj: dict, as_json: bool) -> None:
+    if as_json:
+        render.emit_json(obj)
+        return
+    counts = obj["file_counts"]
+    settings = s.settings()
+    strategy = settings["chunking_strategy"]
+    chunking = "auto (200 tokens, 50 overlap)" if strategy["type"] == "auto" else (
+        f"static ({strategy['static']['max_chunk_size_tokens']} tokens, "
+        f"{strategy['static']['chunk_overlap_tokens']} overlap)")
+    rows = [
+        ("id", obj["id"]),
+        ("name", obj["name"]),
+        ("status", obj["status"]),
+        ("files", f"{counts['completed']} completed, {counts['in_progress']} in progress, "
+                  f"{counts['failed']} failed, {counts['cancelled']} cancelled, {counts['total']} total"),
+        ("bytes", f"{obj['usage_bytes']} ({render.human_bytes(obj['usage_bytes'])})"),
+        ("model", f"{settings['model']} ({settings['dimension']} dimensions)"),
+        ("chunking", chunking),
+        ("index", settings.get("index", "faiss-flat-ip")),
+        ("created", render.timestamp(obj["created_at"])),
+        ("last active", render.timestamp(obj["last_active_at"])),
+        ("expires", render.timestamp(obj["expires_at"]) if obj["expires_at"] else "never"),
+    ]
+    if obj["metadata"]:
+        rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in obj["metadata"].items())))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        render.emit_line(f"{key.ljust(width)}  {value}")
+
+
+@app.command()
+def delete(
+    store: StoreArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a vector store (its chunks and index). Uploaded files stay; see `delete-file`.
+
+    Example: vscli delete docs --yes
+    """
+    s = resolve_store(workspace(), store)
+    name = s.config()["name"]
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete vector store {s.id} ({name})?", abort=True, err=True)
+    s.delete()
+    if as_json:
+        render.emit_json({"id": s.id, "object": "vector_store.deleted", "deleted": True})
+    else:
+        render.message(f"deleted vector store {s.id} ({name})")

@@ -1,0 +1,67 @@
+"""The error hierarchy and exit codes.
+
+The library raises these; the CLI's single error boundary (`vscli.cli.app`) turns each into one
+`Error: ...` line on stderr and the exit code it carries. Nothing else in the package exits.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, listed in the README."""
+
+    OK = 0
+    ERROR = 1  # unexpected failure (a bug, or an OS error we did not foresee)
+    USAGE = 2  # invalid arguments, options or input values
+    NOT_FOUND = 3  # unknown store or file, missing path
+    FILES_FAILED = 4  # the command ran, but one or more files failed to process
+    TIMEOUT = 5  # `status --wait` gave up before processing finished
+    EXPIRED = 6  # the store has expired (its `expires_after` policy passed)
+    CORRUPT = 7  # a manifest or index on disk cannot be read
+    UNAVAILABLE = 8  # a model or endpoint vscli needs cannot be loaded or reached
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class VscliError(Exception):
+    """Base class: a message fit for the user and the exit code to leave with."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidInput(VscliError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFound(VscliError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class FilesFailed(VscliError):
+    exit_code = ExitCode.FILES_FAILED
+
+
+class WaitTimeout(VscliError):
+    exit_code = ExitCode.TIMEOUT
+
+
+class StoreExpired(VscliError):
+    exit_code = ExitCode.EXPIRED
+
+
+class CorruptData(VscliError):
+    exit_code = ExitCode.CORRUPT
+
+
+class Unavailable(VscliError):
+    exit_code = ExitCode.UNAVAILABLE

@@ -1,0 +1,28 @@
+"""Plain text: UTF-8 (with or without BOM) and UTF-16 with a BOM; anything else is refused."""
+
+from __future__ import annotations
+
+import codecs
+
+_SNIFF_BYTES = 8192
+
+
+def extract(data: bytes) -> str:
+    """Decode text bytes, refusing binary content and undecodable encodings with a reason."""
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode(data[len(codecs.BOM_UTF8) :], "utf-8")
+    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):
+        return _decode(data, "utf-16")
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise ValueError("binary file (contains NUL bytes); only text files are supported")
+    return _decode(data, "utf-8")
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"not valid {encoding.upper()} text (undecodable byte at offset {exc.start})"
+        ) from None
+    return text

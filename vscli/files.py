@@ -1,0 +1,117 @@
+"""Uploaded files: the workspace's `file` objects and their bytes, kept unchanged.
+
+A file is written into a temporary directory and renamed into place, so it either exists whole or not at
+all. Uploading the same bytes under the same name again returns the existing file (content hash), which
+makes repeated uploads idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vscli.errors import InvalidInput, NotFound
+from vscli.workspace import Workspace, locked, new_id, os_error, read_json, write_json
+
+MAX_FILE_BYTES_ENV = "VSCLI_MAX_FILE_BYTES"
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # OpenAI's limit for one file
+
+
+def max_file_bytes() -> int:
+    raw = os.environ.get(MAX_FILE_BYTES_ENV)
+    if not raw:
+        return DEFAULT_MAX_FILE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{MAX_FILE_BYTES_ENV} must be a whole number of bytes, got {raw!r}") from None
+    if value <= 0:
+        raise InvalidInput(f"{MAX_FILE_BYTES_ENV} must be positive, got {value}")
+    return value
+
+
+def public(obj: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI `file` object, without vscli's private fields."""
+    return {k: v for k, v in obj.items() if k != "sha256"}
+
+
+class FileRegistry:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def add(self, data: bytes, filename: str, purpose: str = "assistants") -> tuple[dict[str, Any], bool]:
+        """Store bytes; returns the file object and whether it is new (False: same bytes and name)."""
+        digest = hashlib.sha256(data).hexdigest()
+        self.ws.ensure()
+        with locked(self.ws.lock_path("files")):
+            for existing in self.list():
+                if existing.get("sha256") == digest and existing["filename"] == filename:
+                    return existing, False
+            obj = {
+                "id": new_id("file-"),
+                "object": "file",
+                "bytes": len(data),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": purpose,
+                "status": "processed",
+                "sha256": digest,
+            }
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
+            except OSError as exc:
+                raise os_error("write to", self.ws.files_dir, exc) from exc
+            try:
+                (tmp / "content").write_bytes(data)
+                write_json(tmp / "file.json", obj)
+                os.replace(tmp, self.ws.file_dir(obj["id"]))
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise os_error("store", self.ws.files_dir / filename, exc) from exc
+            return obj, True
+
+    def get(self, file_id: str) -> dict[str, Any]:
+        try:
+            return read_json(self.ws.file_dir(file_id) / "file.json")
+        except FileNotFoundError:
+            raise NotFound(f"no such file: {file_id}") from None
+
+    def content_path(self, file_id: str) -> Path:
+        self.get(file_id)
+        return self.ws.file_dir(file_id) / "content"
+
+    def read(self, file_id: str) -> bytes:
+        path = self.content_path(file_id)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise os_error("read", path, exc) from exc
+
+    def list(self) -> list[dict[str, Any]]:
+        """All uploaded files, oldest first. Directories still being written (".upload-*") are skipped."""
+        if not self.ws.files_dir.is_dir():
+            return []
+        found = []
+        for d in self.ws.files_dir.iterdir():
+            if d.name.startswith("file-"):
+                try:
+                    found.append(read_json(d / "file.json"))
+                except FileNotFoundError:
+                    continue  # deleted while we listed
+        return sorted(found, key=lambda f: (f["created_at"], f["id"]))
+
+    def delete(self, file_id: str) -> None:
+        self.get(file_id)
+        d = self.ws.file_dir(file_id)
+        # Rename first so the file vanishes atomically, then remove the bytes.
+        trash = self.ws.files_dir / f".deleted-{file_id}"
+        try:
+            os.replace(d, trash)
+        except OSError as exc:
+            raise os_error("delete", d, exc) from exc
+        shutil.rmtree(trash, ignore_errors=True)

@@ -1,0 +1,53 @@
+"""Vector indexes. A `VectorIndex` stores vectors under 64-bit chunk ids; several vectors may share an
+id (a chunk embedded as several windows), and search returns each id once with its best score.
+
+Chunk ids pack the file's serial number in the store and the chunk's position in that file, so a whole
+file's vectors are removed with one id range and a hit leads straight to its chunk manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+CHUNK_BITS = 24  # up to 16.7M chunks per file
+
+
+def chunk_id(serial: int, position: int) -> int:
+    return (serial << CHUNK_BITS) | position
+
+
+def split_chunk_id(cid: int) -> tuple[int, int]:
+    return cid >> CHUNK_BITS, cid & ((1 << CHUNK_BITS) - 1)
+
+
+def file_id_range(serial: int) -> tuple[int, int]:
+    """The half-open range of chunk ids that belong to the file with this serial."""
+    return serial << CHUNK_BITS, (serial + 1) << CHUNK_BITS
+
+
+class VectorIndex(Protocol):
+    dimension: int
+
+    @property
+    def size(self) -> int:
+        """Number of vectors held."""
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...
+
+    def remove_range(self, lo: int, hi: int) -> int:
+        """Remove every vector whose id is in [lo, hi); returns how many were removed."""
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Up to k distinct ids with their best score (cosine similarity), best first."""
+
+    def save(self, path: Path) -> None: ...
+
+
+def open_index(path: Path | None, dimension: int) -> VectorIndex:
+    """Load the index at ``path``, or a new empty one when ``path`` is None."""
+    from vscli.index.faiss_index import FaissIndex
+
+    return FaissIndex.load(path, dimension) if path else FaissIndex.empty(dimension)

@@ -1,0 +1,72 @@
+"""The slow half of processing a file, done outside any lock: extract -> chunk -> embed.
+
+`prepare` turns attached files into `Prepared` results (chunks and vectors, or an error); the store
+commits them under its lock. Work for many files is embedded in one batch, so small files cost no more
+per chunk than large ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from vscli.chunking import Chunk, chunk_text
+from vscli.errors import VscliError
+
+
+@dataclass
+class Job:
+    file_id: str
+    attempt: str
+    filename: str
+    data: bytes
+    max_tokens: int
+    overlap: int
+
+
+@dataclass
+class Prepared:
+    job: Job
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    owners: np.ndarray | None = None  # for each vector, the position of its chunk in `chunks`
+    error: dict[str, str] | None = None
+
+
+def prepare(
+    jobs: list[Job],
+    embedder: Any,
+    on_chunked: Callable[[int], None] | None = None,
+    on_embedded: Callable[[int], None] | None = None,
+) -> list[Prepared]:
+    """Chunk and embed every job; a file that cannot be read becomes a result with an error."""
+    from vscli.extract import extract_text
+
+    results: list[Prepared] = []
+    texts: list[str] = []
+    text_owner: list[tuple[int, int]] = []  # (result index, chunk position) for each chunk text
+    for job in jobs:
+        result = Prepared(job)
+        try:
+            text = extract_text(job.data, job.filename)
+            result.chunks = chunk_text(text, job.max_tokens, job.overlap)
+        except VscliError as exc:
+            result.error = {"code": "invalid_file", "message": exc.message}
+        for pos, chunk in enumerate(result.chunks):
+            texts.append(chunk.text)
+            text_owner.append((len(results), pos))
+        results.append(result)
+    if on_chunked:
+        on_chunked(len(texts))
+    vectors, owners = embedder.embed_documents(texts, progress=on_embedded)
+    # Hand each result its own vectors, with owners re-based to the result's chunk positions.
+    by_result: dict[int, list[int]] = {}
+    for row, text_index in enumerate(owners.tolist()):
+        by_result.setdefault(text_owner[text_index][0], []).append(row)
+    for i, result in enumerate(results):
+        rows = by_result.get(i, [])
+        result.vectors = vectors[rows] if rows else np.zeros((0, embedder.dimension), np.float32)
+        result.owners = np.asarray([text_owner[owners[r]][1] for r in rows], np.int64)
+    return results

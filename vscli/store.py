@@ -1,0 +1,633 @@
+"""The `Store` API: vector stores, their files, processing, removal and search.
+
+State of one store lives in two manifests. ``store.json`` is the `vector_store` object and its settings
+(name, metadata, expiry, model, chunking). ``files.json`` holds its `vector_store.file` entries, the
+generation of the index that matches them and the next file serial. A commit writes the new chunk
+manifests and a new ``index-<generation>.faiss`` first, then replaces ``files.json`` in one rename: that
+rename is the commit point, so readers see either the old or the new state. Superseded index and chunk
+files are deleted after the commit; a reader that raced with the deletion retries from the manifest.
+
+Slow work (extracting, chunking, embedding) runs outside the store's lock; only the commit holds it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from vscli import chunking, index as vindex, liveness
+from vscli.embedding import DEFAULT_MODEL
+from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
+from vscli.files import FileRegistry
+from vscli.ingest import Job, Prepared, prepare
+from vscli.workspace import Workspace, locked, new_id, os_error, read_json, write_json
+
+MAX_METADATA_PAIRS = 16
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 512
+MAX_ATTRIBUTES = 16
+MAX_ATTRIBUTE_KEY = 64
+MAX_ATTRIBUTE_VALUE = 512
+MAX_RESULTS = 50
+DAY = 86400
+QUEUED_GRACE_SECONDS = 60  # a queued file whose worker has not started after this is taken as orphaned
+ACTIVE_WRITE_INTERVAL = 60  # last_active_at is rewritten at most once a minute
+READ_RETRIES = 5
+BATCH_CHUNKS = 512  # files are embedded and committed in groups of about this many chunks
+
+ProgressHook = Callable[[str, int], None]  # (event, amount): "files", "chunks", "embedded"
+
+
+def validate_metadata(metadata: dict[str, str]) -> None:
+    if len(metadata) > MAX_METADATA_PAIRS:
+        raise InvalidInput(f"at most {MAX_METADATA_PAIRS} metadata pairs are allowed, got {len(metadata)}")
+    for key, value in metadata.items():
+        if not key:
+            raise InvalidInput("metadata keys must not be empty")
+        if len(key) > MAX_METADATA_KEY:
+            raise InvalidInput(f"metadata key {key[:20]!r}... is longer than {MAX_METADATA_KEY} characters")
+        if len(str(value)) > MAX_METADATA_VALUE:
+            raise InvalidInput(f"metadata value for {key!r} is longer than {MAX_METADATA_VALUE} characters")
+
+
+def validate_attributes(attributes: dict[str, Any]) -> None:
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes are allowed, got {len(attributes)}")
+    for key, value in attributes.items():
+        if not key or len(key) > MAX_ATTRIBUTE_KEY:
+            raise InvalidInput(f"attribute keys must be 1 to {MAX_ATTRIBUTE_KEY} characters, got {key!r}")
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_VALUE:
+            raise InvalidInput(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE} characters")
+
+
+def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "vscli"}
+
+
+class Store:
+    """One vector store in a workspace. Cheap to construct; reads its manifests on demand."""
+
+    def __init__(self, ws: Workspace, store_id: str) -> None:
+        self.ws = ws
+        self.id = store_id
+        self.dir = ws.store_dir(store_id)
+
+    # ---- manifests -------------------------------------------------------------------------------
+
+    @property
+    def _lock(self) -> Path:
+        return self.ws.lock_path(self.id)
+
+    def config(self) -> dict[str, Any]:
+        try:
+            return read_json(self.dir / "store.json")
+        except FileNotFoundError:
+            raise NotFound(f"no such vector store: {self.id}") from None
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            state = read_json(self.dir / "files.json")
+        except FileNotFoundError:
+            if not (self.dir / "store.json").exists():
+                raise NotFound(f"no such vector store: {self.id}") from None
+            raise CorruptData(f"store {self.id} is missing its manifest {self.dir / 'files.json'}") from None
+        if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
+            raise CorruptData(f"corrupted manifest {self.dir / 'files.json'}: unexpected structure")
+        return state
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        try:
+            write_json(self.dir / "files.json", state)
+        except OSError as exc:
+            raise os_error("write", self.dir / "files.json", exc) from exc
+
+    def _index_path(self, generation: int) -> Path | None:
+        return self.dir / f"index-{generation}.faiss" if generation else None
+
+    def _chunks_path(self, serial: int) -> Path:
+        return self.dir / "chunks" / f"{serial}.json"
+
+    # ---- the vector_store object -------------------------------------------------------------------
+
+    def model(self) -> str:
+        return self.config()["vscli"]["model"]
+
+    def expires_at(self, config: dict[str, Any] | None = None) -> int | None:
+        config = config or self.config()
+        policy = config.get("expires_after")
+        if not policy:
+            return None
+        return int(config["last_active_at"]) + int(policy["days"]) * DAY
+
+    def is_expired(self, config: dict[str, Any] | None = None) -> bool:
+        expires = self.expires_at(config)
+        return expires is not None and time.time() >= expires
+
+    def obj(self) -> dict[str, Any]:
+        """The OpenAI `vector_store` object, with counts and status computed from the manifests."""
+        config = self.config()
+        entries = list(self._state()["files"].values())
+        counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
+        for entry in entries:
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        counts["total"] = len(entries)
+        if self.is_expired(config):
+            status = "expired"
+        elif counts["in_progress"]:
+            status = "in_progress"
+        else:
+            status = "completed"
+        public = {k: v for k, v in config.items() if k != "vscli"}
+        public.update(
+            {
+                "bytes": sum(e["usage_bytes"] for e in entries if e["status"] == "completed"),
+                "usage_bytes": sum(e["usage_bytes"] for e in entries if e["status"] == "completed"),
+                "file_counts": counts,
+                "status": status,
+                "expires_at": self.expires_at(config),
+            }
+        )
+        return public
+
+    def settings(self) -> dict[str, Any]:
+        """vscli's own settings for the store: model, dimension, chunking (shown by `status`)."""
+        return dict(self.config()["vscli"])
+
+    def touch(self) -> None:
+        """Record activity (OpenAI's `last_active_at`), at most once a minute; best effort."""
+        config = self.config()
+        now = int(time.time())
+        if now - int(config.get("last_active_at") or 0) < ACTIVE_WRITE_INTERVAL:
+            return
+        try:
+            with locked(self._lock, timeout=5):
+                config = self.config()
+                config["last_active_at"] = now
+                write_json(self.dir / "store.json", config)
+        except (OSError, VscliError):
+            pass  # a read-only workspace can still be queried
+
+    # ---- files -----------------------------------------------------------------------------------------
+
+    def files(self, reap: bool = True) -> list[dict[str, Any]]:
+        """The store's `vector_store.file` objects, in the order they were attached."""
+        if reap:
+            self.reap_orphans()
+        return [_public_entry(e) for e in self._state()["files"].values()]
+
+    def file(self, file_id: str) -> dict[str, Any]:
+        entry = self._state()["files"].get(file_id)
+        if entry is None:
+            raise NotFound(f"file {file_id} is not in vector store {self.id}")
+        return _public_entry(entry)
+
+    def find_by_hash(self, sha256: str) -> str | None:
+        """A file id in this store whose content has this hash, if any."""
+        registry = FileRegistry(self.ws)
+        for file_id in self._state()["files"]:
+            try:
+                if registry.get(file_id).get("sha256") == sha256:
+                    return file_id
+            except NotFound:
+                continue
+        return None
+
+    def attach(
+        self,
+        file_ids: list[str],
+        attributes: dict[str, Any] | None = None,
+        worker: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Add files to the store and mark them in progress; returns the ids that need processing.
+
+        Files already completed keep their chunks (their attributes are updated if given); files whose
+        processing failed or was orphaned get a fresh attempt. ``worker`` names the process that will do
+        the work (None: a background worker that is yet to start).
+        """
+        attributes = attributes or {}
+        validate_attributes(attributes)
+        registry = FileRegistry(self.ws)
+        for file_id in file_ids:
+            registry.get(file_id)  # unknown ids fail before anything changes
+        self.reap_orphans()
+        config = self.config()
+        strategy = chunking.resolved(config["vscli"]["chunking_strategy"])
+        todo: list[str] = []
+        with locked(self._lock):
+            state = self._state()
+            now = int(time.time())
+            for file_id in dict.fromkeys(file_ids):
+                entry = state["files"].get(file_id)
+                if entry is not None:
+                    if attributes:
+                        merged = {**entry["attributes"], **attributes}
+                        validate_attributes(merged)
+                        entry["attributes"] = merged
+                    if entry["status"] in ("completed", "in_progress"):
+                        continue
+                else:
+                    entry = {
+                        "id": file_id,
+                        "object": "vector_store.file",
+                        "created_at": now,
+                        "vector_store_id": self.id,
+                        "usage_bytes": 0,
+                        "chunking_strategy": strategy,
+                        "attributes": dict(attributes),
+                        "vscli": {"serial": None, "chunks": 0, "vectors": 0},
+                    }
+                    state["files"][file_id] = entry
+                entry["status"] = "in_progress"
+                entry["last_error"] = None
+                entry["vscli"].update({"attempt": uuid.uuid4().hex, "queued_at": now, "worker": worker})
+                todo.append(file_id)
+            self._write_state(state)
+        return todo
+
+    def set_worker(self, file_ids: Iterable[str], worker: dict[str, Any]) -> None:
+        """Record which process is processing these in-progress files."""
+        with locked(self._lock):
+            state = self._state()
+            for file_id in file_ids:
+                entry = state["files"].get(file_id)
+                if entry is not None and entry["status"] == "in_progress":
+                    entry["vscli"]["worker"] = worker
+            self._write_state(state)
+
+    def reap_orphans(self) -> list[str]:
+        """Mark in-progress files whose worker died as failed, so nothing waits on them forever."""
+        state = self._state()
+        if not any(self._orphaned(e) for e in state["files"].values()):
+            return []
+        reaped = []
+        try:
+            with locked(self._lock, timeout=10):
+                state = self._state()
+                for entry in state["files"].values():
+                    if self._orphaned(entry):
+                        entry["status"] = "failed"
+                        entry["last_error"] = {
+                            "code": "server_error",
+                            "message": "processing was interrupted (the vscli process doing it exited); "
+                            "run `vscli attach` for this file again to retry",
+                        }
+                        reaped.append(entry["id"])
+                if reaped:
+                    self._write_state(state)
+        except (OSError, VscliError):
+            return []  # read-only workspace: report the state as it is
+        return reaped
+
+    @staticmethod
+    def _orphaned(entry: dict[str, Any]) -> bool:
+        if entry["status"] != "in_progress":
+            return False
+        worker = entry["vscli"].get("worker")
+        if worker is None:
+            return time.time() - entry["vscli"].get("queued_at", 0) > QUEUED_GRACE_SECONDS
+        return not liveness.is_alive(worker)
+
+    def pending_jobs(self, file_ids: Iterable[str]) -> list[Job]:
+        """Processing jobs for in-progress files, with the attempt that was recorded for each."""
+        state = self._state()
+        registry = FileRegistry(self.ws)
+        jobs = []
+        for file_id in file_ids:
+            entry = state["files"].get(file_id)
+            if entry is None or entry["status"] != "in_progress":
+                continue
+            static = entry["chunking_strategy"]["static"]
+            jobs.append(
+                Job(
+                    file_id=file_id,
+                    attempt=entry["vscli"]["attempt"],
+                    filename=registry.get(file_id)["filename"],
+                    data=registry.read(file_id),
+                    max_tokens=static["max_chunk_size_tokens"],
+                    overlap=static["chunk_overlap_tokens"],
+                )
+            )
+        return jobs
+
+    def process(self, file_ids: list[str], progress: ProgressHook | None = None) -> None:
+        """Extract, chunk and embed the given in-progress files, committing in batches."""
+        jobs = self.pending_jobs(file_ids)
+        if not jobs:
+            return
+        from vscli.embedding import load_embedder
+
+        try:
+            embedder = load_embedder(self.model())
+        except VscliError as exc:
+            self._fail(jobs, {"code": "server_error", "message": exc.message})
+            raise
+        hook = progress or (lambda event, amount: None)
+        for batch in _batches(jobs):
+            results = prepare(
+                batch,
+                embedder,
+                on_chunked=lambda n: hook("chunks", n),
+                on_embedded=lambda n: hook("embedded", n),
+            )
+            self._commit(results)
+            hook("files", len(batch))
+
+    def _fail(self, jobs: list[Job], error: dict[str, str]) -> None:
+        self._commit([Prepared(job, error=error) for job in jobs])
+
+    def _commit(self, results: list[Prepared]) -> None:
+        """Write chunk manifests and a new index generation, then switch files.json to them."""
+        with locked(self._lock):
+            state = self._state()
+            generation = int(state.get("generation", 0))
+            dim = self.config()["vscli"]["dimension"]
+            index = None
+            garbage: list[Path] = []
+            for result in results:
+                entry = state["files"].get(result.job.file_id)
+                if entry is None or entry["vscli"].get("attempt") != result.job.attempt:
+                    continue  # removed or re-attached while we worked: drop this result
+                if result.error:
+                    entry["status"] = "failed"
+                    entry["last_error"] = result.error
+                    continue
+                if index is None:
+                    index = self._load_index(generation, dim)
+                old_serial = entry["vscli"].get("serial")
+                if old_serial is not None:
+                    index.remove_range(*vindex.file_id_range(old_serial))
+                    garbage.append(self._chunks_path(old_serial))
+                serial = int(state.get("next_serial", 1))
+                state["next_serial"] = serial + 1
+                write_json(
+                    self._chunks_path(serial),
+                    {
+                        "file_id": entry["id"],
+                        "chunks": [
+                            {"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens}
+                            for c in result.chunks
+                        ],
+                    },
+                )
+                ids = [vindex.chunk_id(serial, int(pos)) for pos in result.owners.tolist()]
+                index.add(result.vectors, _as_ids(ids))
+                entry["status"] = "completed"
+                entry["last_error"] = None
+                entry["usage_bytes"] = len(result.job.data)
+                entry["vscli"].update(
+                    {"serial": serial, "chunks": len(result.chunks), "vectors": len(ids), "worker": None}
+                )
+            if index is not None:
+                state["generation"] = generation + 1
+                index.save(self._index_path(generation + 1))  # type: ignore[arg-type]
+                garbage.append(self._index_path(generation))  # type: ignore[arg-type]
+            self._write_state(state)
+        _delete_quietly(garbage)
+
+    def _load_index(self, generation: int, dim: int) -> vindex.VectorIndex:
+        path = self._index_path(generation)
+        if path is not None and not path.exists():
+            raise CorruptData(f"store {self.id} is missing its index file {path}")
+        return vindex.open_index(path, dim)
+
+    def remove(self, file_ids: list[str]) -> list[str]:
+        """Remove files from the store: their chunks and vectors leave every later query."""
+        with locked(self._lock):
+            state = self._state()
+            missing = [f for f in file_ids if f not in state["files"]]
+            if missing:
+                raise NotFound(f"file {missing[0]} is not in vector store {self.id}")
+            generation = int(state.get("generation", 0))
+            serials = []
+            for file_id in dict.fromkeys(file_ids):
+                entry = state["files"].pop(file_id)
+                if entry["vscli"].get("serial") is not None:
+                    serials.append(entry["vscli"]["serial"])
+            garbage = [self._chunks_path(s) for s in serials]
+            if serials:
+                index = self._load_index(generation, self.config()["vscli"]["dimension"])
+                for serial in serials:
+                    index.remove_range(*vindex.file_id_range(serial))
+                state["generation"] = generation + 1
+                index.save(self._index_path(generation + 1))  # type: ignore[arg-type]
+                garbage.append(self._index_path(generation))  # type: ignore[arg-type]
+            self._write_state(state)
+        _delete_quietly(garbage)
+        return list(dict.fromkeys(file_ids))
+
+    def wait(self, timeout: float | None, poll: float = 0.25) -> dict[str, Any]:
+        """Block until no file is in progress; returns the final `vector_store` object."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.reap_orphans()
+            obj = self.obj()
+            if obj["file_counts"]["in_progress"] == 0:
+                return obj
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"timed out after {timeout:g}s with {obj['file_counts']['in_progress']} "
+                    f"file(s) still in progress in {self.id}"
+                )
+            time.sleep(poll)
+
+    # ---- search ------------------------------------------------------------------------------------------
+
+    def check_queryable(self) -> dict[str, Any]:
+        config = self.config()
+        if self.is_expired(config):
+            raise StoreExpired(
+                f"vector store {self.id} ({config['name']}) expired at "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(self.expires_at(config)))}"
+            )
+        return config
+
+    def search(self, query_vector: Any, k: int) -> list[dict[str, Any]]:
+        """The top-k chunks for a query vector, as OpenAI search result items, best first."""
+        for attempt in range(READ_RETRIES):
+            try:
+                return self._search_once(query_vector, k)
+            except FileNotFoundError:
+                if attempt == READ_RETRIES - 1:
+                    raise
+                time.sleep(0.05)  # a commit replaced what we were reading: read the new state
+        return []
+
+    def _search_once(self, query_vector: Any, k: int) -> list[dict[str, Any]]:
+        state = self._state()
+        generation = int(state.get("generation", 0))
+        if not generation:
+            return []
+        dim = self.config()["vscli"]["dimension"]
+        hits = vindex.open_index(self._index_path(generation), dim).search(query_vector, k)
+        by_serial = {
+            e["vscli"]["serial"]: e for e in state["files"].values() if e["vscli"].get("serial") is not None
+        }
+        registry = FileRegistry(self.ws)
+        manifests: dict[int, dict[str, Any]] = {}
+        results = []
+        for cid, score in hits:
+            serial, position = vindex.split_chunk_id(cid)
+            entry = by_serial.get(serial)
+            if entry is None:
+                continue
+            if serial not in manifests:
+                manifests[serial] = read_json(self._chunks_path(serial))
+            chunk = manifests[serial]["chunks"][position]
+            results.append(
+                {
+                    "file_id": entry["id"],
+                    "filename": registry.get(entry["id"])["filename"],
+                    "score": round(float(score), 6),
+                    "attributes": entry["attributes"],
+                    "content": [{"type": "text", "text": chunk["text"]}],
+                }
+            )
+        return results
+
+    def delete(self) -> None:
+        """Delete the store: its manifests, chunks and index. Uploaded files stay in the workspace."""
+        self.config()
+        with locked(self._lock):
+            trash = self.ws.stores_dir / f".deleted-{self.id}"
+            try:
+                os.replace(self.dir, trash)
+            except OSError as exc:
+                raise os_error("delete", self.dir, exc) from exc
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _as_ids(ids: list[int]) -> Any:
+    import numpy as np
+
+    return np.asarray(ids, dtype=np.int64)
+
+
+def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
+    """Group jobs so each group holds roughly BATCH_CHUNKS chunks (estimated from file sizes)."""
+    batch: list[Job] = []
+    estimate = 0
+    for job in jobs:
+        batch.append(job)
+        estimate += max(1, len(job.data) // (4 * max(1, job.max_tokens - job.overlap)))
+        if estimate >= BATCH_CHUNKS:
+            yield batch
+            batch, estimate = [], 0
+    if batch:
+        yield batch
+
+
+def _delete_quietly(paths: Iterable[Path | None]) -> None:
+    for path in paths:
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # left for `doctor`; never fails a commit that already happened
+
+
+# ---- the collection of stores ----------------------------------------------------------------------------
+
+
+def create_store(
+    ws: Workspace,
+    name: str,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    metadata: dict[str, str] | None = None,
+    expires_after_days: int | None = None,
+    model: str = DEFAULT_MODEL,
+) -> Store:
+    """Create an empty store. The model is loaded once here (unless it is the bundled default) to learn
+    its dimension and to fail now, not at the first upload, when it cannot be loaded."""
+    if not name.strip():
+        raise InvalidInput("the store name must not be empty")
+    metadata = metadata or {}
+    validate_metadata(metadata)
+    try:
+        strategy = chunking.strategy(chunk_size, chunk_overlap)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if expires_after_days is not None and not 1 <= expires_after_days <= 365:
+        raise InvalidInput(f"--expires-after-days must be between 1 and 365, got {expires_after_days}")
+    dimension = _model_dimension(model)
+    ws.ensure()
+    now = int(time.time())
+    store_id = new_id("vs_")
+    config = {
+        "id": store_id,
+        "object": "vector_store",
+        "created_at": now,
+        "name": name,
+        "expires_after": {"anchor": "last_active_at", "days": expires_after_days}
+        if expires_after_days
+        else None,
+        "last_active_at": now,
+        "metadata": metadata,
+        "vscli": {
+            "model": model,
+            "dimension": dimension,
+            "chunking_strategy": strategy,
+            "index": "faiss-flat-ip",
+        },
+    }
+    with locked(ws.lock_path("stores")):
+        staging = ws.stores_dir / f".creating-{store_id}"
+        try:
+            staging.mkdir(parents=True)
+            (staging / "chunks").mkdir()
+            write_json(staging / "store.json", config)
+            write_json(staging / "files.json", {"generation": 0, "next_serial": 1, "files": {}})
+            os.replace(staging, ws.store_dir(store_id))
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise os_error("create the store in", ws.stores_dir, exc) from exc
+    return Store(ws, store_id)
+
+
+def _model_dimension(model: str) -> int:
+    if model in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return 384
+    from vscli.embedding import load_embedder
+
+    return load_embedder(model).dimension
+
+
+def list_stores(ws: Workspace) -> list[Store]:
+    """All stores, oldest first."""
+    if not ws.stores_dir.is_dir():
+        return []
+    stores = []
+    for d in ws.stores_dir.iterdir():
+        if d.name.startswith("vs_") and (d / "store.json").exists():
+            stores.append(Store(ws, d.name))
+    return sorted(stores, key=lambda s: (_created(s), s.id))
+
+
+def _created(store: Store) -> int:
+    try:
+        return int(store.config().get("created_at", 0))
+    except VscliError:
+        return 0
+
+
+def resolve_store(ws: Workspace, ref: str) -> Store:
+    """A store by id, or by its name when exactly one store has that name."""
+    if ref.startswith("vs_") and (ws.store_dir(ref) / "store.json").exists():
+        return Store(ws, ref)
+    matches = []
+    for store in list_stores(ws):
+        try:
+            if store.config().get("name") == ref:
+                matches.append(store)
+        except CorruptData:
+            continue
+    if not matches:
+        raise NotFound(f"no vector store with id or name {ref!r} (see `vscli ls`)")
+    if len(matches) > 1:
+        ids = ", ".join(s.id for s in matches)
+        raise InvalidInput(f"the name {ref!r} matches {len(matches)} vector stores ({ids}); use an id")
+    return matches[0]

@@ -1,0 +1,151 @@
+"""Where things live on disk, how ids are made, and how files are written safely.
+
+Layout of a workspace (``VSCLI_HOME``, else ``--home``, else the platformdirs user data dir)::
+
+    files/<file-id>/file.json      the OpenAI `file` object plus its sha256
+    files/<file-id>/content        the uploaded bytes, unchanged
+    stores/<vs-id>/store.json      the `vector_store` object, its model and chunking settings
+    stores/<vs-id>/files.json      the store's `vector_store.file` entries and its index generation
+    stores/<vs-id>/chunks/<n>.json chunk texts and offsets of one processed file (immutable)
+    stores/<vs-id>/index-<g>.faiss the FAISS index of generation g (immutable once written)
+    locks/                         lock files (filelock)
+
+Every JSON manifest and index is written to a temporary file in the same directory, flushed to disk and
+renamed over the old one, so a reader sees the old state or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import string
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from contextlib import contextmanager
+
+from vscli.errors import CorruptData, VscliError
+
+HOME_ENV = "VSCLI_HOME"
+_ID_ALPHABET = string.ascii_letters + string.digits
+LOCK_TIMEOUT_SECONDS = 120.0
+
+
+def user_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace root: an explicit path, else $VSCLI_HOME, else the platform's user data dir."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vscli", appauthor=False))
+
+
+def new_id(prefix: str) -> str:
+    """An OpenAI-style id: the prefix and 24 random alphanumerics (e.g. ``vs_`` or ``file-``)."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
+def os_error(action: str, path: Path, exc: OSError) -> VscliError:
+    """A user-facing error for a failed read or write, naming the path and the cause."""
+    reason = {
+        errno.ENOSPC: "no space left on device",
+        errno.EACCES: "permission denied",
+        errno.EROFS: "read-only file system",
+        errno.EDQUOT: "disk quota exceeded",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    return VscliError(f"cannot {action} {path}: {reason}")
+
+
+def atomic_write_bytes(path: Path, data: bytes | Callable[[Path], None]) -> None:
+    """Write ``data`` (bytes, or a function that writes a given temp path) to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as pretty JSON."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON manifest; a damaged one is reported as such instead of crashing."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise os_error("read", path, exc) from exc
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptData(f"corrupted manifest {path}: {exc}") from exc
+
+
+@contextmanager
+def locked(lock_path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold an exclusive inter-process lock (filelock) on ``lock_path`` for the block."""
+    from filelock import FileLock, Timeout
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise VscliError(f"timed out after {timeout:.0f}s waiting for the lock {lock_path}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class Workspace:
+    """Paths inside one workspace root; creates nothing until something is written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def files_dir(self) -> Path:
+        return self.root / "files"
+
+    @property
+    def stores_dir(self) -> Path:
+        return self.root / "stores"
+
+    def file_dir(self, file_id: str) -> Path:
+        return self.files_dir / file_id
+
+    def store_dir(self, store_id: str) -> Path:
+        return self.stores_dir / store_id
+
+    def lock_path(self, name: str) -> Path:
+        return self.root / "locks" / f"{name}.lock"
+
+    def ensure(self) -> None:
+        """Create the workspace directories, with a clear error when that is impossible."""
+        for d in (self.root, self.files_dir, self.stores_dir, self.root / "locks"):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error("create the workspace directory", d, exc) from exc
