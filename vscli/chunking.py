@@ -121,7 +121,7 @@ def _natural_end(text: str, starts: list[int], begin: int, end: int, max_tokens:
         pos = segment.rfind(brk)
         if pos >= 0:
             cut_char = window_start + pos + len(brk)
-            for t in range(end, floor, -1):  # the first token at or after the break
-                if starts[t - 1] < cut_char <= starts[t]:
+            for t in range(end, floor, -1):  # the last token boundary at or before the break
+                if starts[t] <= cut_char:
                     return t
     return end

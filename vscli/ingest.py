@@ -7,10 +7,14 @@ per chunk than large ones.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 
 from vscli.chunking import Chunk, chunk_text
 from vscli.errors import VscliError
@@ -42,6 +46,8 @@ def prepare(
     on_embedded: Callable[[int], None] | None = None,
 ) -> list[Prepared]:
     """Chunk and embed every job; a file that cannot be read becomes a result with an error."""
+    import numpy as np
+
     from vscli.extract import extract_text
 
     results: list[Prepared] = []

@@ -32,6 +32,7 @@ def search_many(store: Store, queries: Iterable[str], k: int = 10) -> Iterator[d
     """Many queries, loading the model once; yields one page per query as soon as it is ready."""
     check_k(k)
     config = store.check_queryable()
+    store.touch()  # a query is activity: it moves the expiry anchor (OpenAI's last_active_at)
     from vscli.embedding import load_embedder
 
     embedder = None
@@ -41,4 +42,3 @@ def search_many(store: Store, queries: Iterable[str], k: int = 10) -> Iterator[d
         if embedder is None:
             embedder = load_embedder(config["vscli"]["model"])
         yield page(query, store.search(embedder.embed_query(query), k))
-    store.touch()

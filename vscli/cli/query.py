@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from typing import Annotated
@@ -44,6 +45,6 @@ def query(
         return
     for rank, item in enumerate(page["data"], 1):
         render.emit_line(f"{rank}. {item['filename']}  {item['file_id']}  score {item['score']:.4f}")
-        body = " ".join(item["content"][0]["text"].split())
-        render.emit_line(textwrap.indent(textwrap.fill(body, width=100), "   "))
+        body = re.sub(r"\n{3,}", "\n\n", item["content"][0]["text"].strip())
+        render.emit_line(textwrap.indent(body, "   "))
         render.emit_line("")

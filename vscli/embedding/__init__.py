@@ -5,12 +5,16 @@ Heavy libraries (torch, sentence-transformers) are imported inside `load_embedde
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
 import functools
 import os
 from pathlib import Path
 from typing import Callable, Protocol
 
-import numpy as np
 
 from vscli.errors import Unavailable
 

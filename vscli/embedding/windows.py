@@ -17,6 +17,8 @@ OVERLAP_PIECES = 32
 
 def split_windows(texts: Sequence[str], tokenizer: Any, max_pieces: int) -> tuple[list[str], list[int]]:
     """All windows of all texts, and for each window the index of the text it came from."""
+    if not texts:
+        return [], []
     limit = max_pieces - SLACK_PIECES
     encoded = tokenizer(
         list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False

@@ -7,10 +7,14 @@ file's vectors are removed with one id range and a hit leads straight to its chu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 
 CHUNK_BITS = 24  # up to 16.7M chunks per file
 

@@ -1,0 +1,77 @@
+"""Shared fixtures: every test gets its own workspace (VSCLI_HOME under tmp_path) and a CLI runner."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from vscli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "dataset"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the workspace at a fresh directory for every test."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("VSCLI_HOME", str(path))
+    monkeypatch.delenv("VSCLI_DEBUG", raising=False)
+    monkeypatch.delenv("VSCLI_MAX_FILE_BYTES", raising=False)
+    return path
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run a vscli command in-process: cli("query", "docs", "text", input=...)."""
+    runner = CliRunner()
+
+    def run(*args: str, input: str | bytes | None = None) -> Result:
+        return runner.invoke(app, list(args), input=input)
+
+    return run
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A private copy of the example documents."""
+    target = tmp_path / "dataset"
+    shutil.copytree(EXAMPLES, target)
+    return target
+
+
+def run_vscli(*args: str, home: Path, input: bytes | None = None, timeout: float = 300,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run vscli in a real subprocess (`python -m vscli`)."""
+    full_env = {**os.environ, "VSCLI_HOME": str(home), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "vscli", *args], input=input, capture_output=True,
+                          timeout=timeout, env=full_env)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under root with a hash of its bytes (lock files excluded: they are empty markers)."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix != ".lock"
+    }
+
+
+def assert_clean_error(result: Result, code: int, fragment: str = "") -> None:
+    """One `Error: ...` line on stderr, the exit code, nothing on stdout, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert fragment.lower() in lines[0].lower(), (fragment, lines[0])

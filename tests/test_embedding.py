@@ -1,0 +1,73 @@
+"""The real model: windows fit its 256-piece limit, and text past that limit is still searchable."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from vscli.embedding import bundled_model_path, load_embedder
+from vscli.embedding.windows import split_windows
+
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+FILLER = ("The committee reviewed the quarterly maintenance schedule for the municipal water "
+          "treatment facility, including pump inspections and valve replacements. ")
+SECRET = "The lighthouse keeper hid the spare key to the lantern room inside a tin of peppermint tea."
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder("all-MiniLM-L6-v2")
+
+
+def test_default_model_is_the_bundled_genuine_weights() -> None:
+    digest = hashlib.sha256((bundled_model_path() / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == MODEL_SHA256
+
+
+def test_model_reads_256_pieces(embedder) -> None:
+    assert embedder.model.max_seq_length == 256
+    assert embedder.dimension == 384
+
+
+def test_long_text_is_split_into_windows_that_fit(embedder) -> None:
+    text = FILLER * 30 + SECRET  # about 700 word pieces
+    tok = embedder.model.tokenizer
+    windows, owners = split_windows([text, "short text"], tok, embedder.max_pieces)
+    assert owners.count(0) >= 3 and owners.count(1) == 1
+    for w in windows:
+        assert len(tok(w, add_special_tokens=False)["input_ids"]) <= embedder.max_pieces
+    assert windows[owners.index(0)].startswith("The committee")
+    assert SECRET in windows[len(windows) - 2]  # the last window of text 0 holds its end
+    assert sum(1 for o in owners if o == 0) * embedder.max_pieces >= len(tok(text)["input_ids"])
+
+
+def test_words_are_not_cut_at_window_edges(embedder) -> None:
+    text = " ".join(["incomprehensibilities"] * 400)
+    windows, _ = split_windows([text], embedder.model.tokenizer, embedder.max_pieces)
+    for w in windows:
+        assert set(w.split()) == {"incomprehensibilities"}
+
+
+def test_text_past_the_model_window_is_embedded(embedder) -> None:
+    """A sentence past the first 256 word pieces must reach the index. sentence-transformers alone
+    truncates: both texts below would then get the same vector and the same score."""
+    with_secret = FILLER * 13 + SECRET  # the secret starts after ~275 word pieces
+    without = FILLER * 13 + FILLER
+    assert len(embedder.model.tokenizer(FILLER * 13)["input_ids"]) > 256
+    q = embedder.embed_query("where is the spare key to the lantern room hidden?")
+    truncated = embedder._encode([with_secret, without]) @ q
+    assert abs(float(truncated[0] - truncated[1])) < 0.01  # the trap: truncation loses the secret
+    vectors, owners = embedder.embed_documents([with_secret, without])
+    best = [max(float(vectors[i] @ q) for i in np.flatnonzero(owners == t)) for t in (0, 1)]
+    assert best[0] > best[1] + 0.15, best
+
+
+def test_vectors_are_normalized_and_batched_like_single_calls(embedder) -> None:
+    texts = ["data mining finds patterns", "sourdough needs a starter", "vector search with FAISS"]
+    batch, owners = embedder.embed_documents(texts)
+    assert owners.tolist() == [0, 1, 2]
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    for i, t in enumerate(texts):
+        assert float(batch[i] @ embedder.embed_query(t)) > 0.9999
