@@ -23,9 +23,11 @@ EXAMPLES = ROOT / "examples" / "dataset"
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the workspace at a fresh directory for every test."""
     path = tmp_path / "home"
+    for name in list(os.environ):
+        if name.startswith(("VSCLI_", "OPENAI_")):
+            monkeypatch.delenv(name)
     monkeypatch.setenv("VSCLI_HOME", str(path))
-    monkeypatch.delenv("VSCLI_DEBUG", raising=False)
-    monkeypatch.delenv("VSCLI_MAX_FILE_BYTES", raising=False)
+    monkeypatch.setenv("VSCLI_CONFIG", str(tmp_path / "config" / "config.toml"))
     return path
 
 

@@ -49,7 +49,8 @@ def test_light_commands_load_no_heavy_module(cli, dataset: Path, home: Path) -> 
     cli("create", "docs")
     file_id = cli("upload", str(dataset / "data_mining.md"), "--store", "docs").stdout.strip()
     for args in (["--help"], ["ls"], ["status", "docs"], ["cat", file_id], ["files", "docs"],
-                 ["uploads"], ["create", "--help"], ["query", "--help"]):
+                 ["uploads"], ["create", "--help"], ["query", "--help"], ["ask", "--help"],
+                 ["config", "list"]):
         assert _modules_loaded_by(args, home) == [], args
 
 

@@ -20,7 +20,9 @@ class ExitCode(IntEnum):
     TIMEOUT = 5  # `status --wait` gave up before processing finished
     EXPIRED = 6  # the store has expired (its `expires_after` policy passed)
     CORRUPT = 7  # a manifest or index on disk cannot be read
-    UNAVAILABLE = 8  # a model or endpoint vscli needs cannot be loaded or reached
+    UNAVAILABLE = 8  # the embedding model cannot be loaded
+    ENDPOINT = 9  # the chat endpoint failed: unreachable, bad key, unknown model, timeout, bad reply
+    NO_CONTEXT = 10  # `ask` found no relevant passage, so nothing was sent to the model
     INTERRUPTED = 130  # Ctrl-C
 
 

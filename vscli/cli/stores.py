@@ -20,7 +20,7 @@ StoreArg = Annotated[str, typer.Argument(metavar="STORE", help="Store id (vs_...
 
 @app.command()
 def create(
-    name: Annotated[str, typer.Argument(help="A name for the store (used in place of its id).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name for the store (used in place of its id).")],
     chunk_size: Annotated[Optional[int], typer.Option(
         "--chunk-size", help="Max tokens (cl100k) per chunk, 100-4096. Default: auto (200).")] = None,
     chunk_overlap: Annotated[Optional[int], typer.Option(

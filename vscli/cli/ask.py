@@ -1,0 +1,92 @@
+"""The ask command: retrieve passages, send them with the question to a chat model, print the answer
+and its sources."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from vscli import config
+from vscli.chat import NoContext, build_prompt, complete
+from vscli.cli import render
+from vscli.cli.app import app, workspace
+from vscli.cli.stores import JsonOpt, StoreArg
+from vscli.search import search
+from vscli.store import resolve_store
+
+
+@app.command()
+def ask(
+    store: StoreArg,
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question to answer.")],
+    k: Annotated[Optional[int], typer.Option("-k", "--max-results",
+                                             help="Passages to retrieve (default: config top_k, 5).")] = None,
+    min_score: Annotated[Optional[float], typer.Option(
+        "--min-score", help="Drop passages scoring below this (cosine similarity).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(
+        "--base-url", help="Chat-completions endpoint (env VSCLI_BASE_URL, OPENAI_BASE_URL).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", help="API key, sent as a bearer token (env VSCLI_API_KEY, OPENAI_API_KEY).")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="Chat model (env VSCLI_MODEL; default gpt-4o-mini).")] = None,
+    system: Annotated[Optional[str], typer.Option(
+        "--system", help="Replace the system prompt's instructions (the passages are still added).")] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (0-2).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Limit the answer's length.")] = None,
+    max_context_tokens: Annotated[Optional[int], typer.Option(
+        "--max-context-tokens", help="Token budget for the passages (default 3000).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for the endpoint.")] = None,
+    stream: Annotated[Optional[bool], typer.Option(
+        "--stream/--no-stream", help="Print the answer as it arrives (default: when stdout is a terminal).")] = None,
+    context_only: Annotated[bool, typer.Option(
+        "--context-only", help="Print the request that would be sent (JSON) and call nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from a store's passages with a chat model, citing its sources.
+
+    Works with any OpenAI-compatible chat-completions endpoint (OpenAI, LiteLLM, vLLM, Ollama,
+    llama.cpp server, NEAR AI).
+    Example: vscli ask docs "what is data mining?" --base-url http://localhost:11434/v1 -m llama3.2
+    """
+    flags = {"base_url": base_url, "api_key": api_key, "model": model, "top_k": k,
+             "max_context_tokens": max_context_tokens, "temperature": temperature,
+             "max_tokens": max_tokens, "timeout": timeout}
+    for name, value in flags.items():
+        if value is not None and name != "api_key":
+            flags[name] = config.parse_value(name, str(value))
+    settings = config.resolve(flags)
+    if not question.strip():
+        from vscli.errors import InvalidInput
+
+        raise InvalidInput("the question must not be empty")
+    s = resolve_store(workspace(), store)
+    results = search(s, question, min(settings["top_k"], 50))["data"]
+    if min_score is not None:
+        results = [r for r in results if r["score"] >= min_score]
+    if not results:
+        why = f"all scores are below --min-score {min_score:g}" if min_score is not None else "the store has no completed files"
+        raise NoContext(f"no relevant passage in {store} for this question ({why}); nothing was sent to the model")
+    prompt = build_prompt(question, results, settings["max_context_tokens"], system)
+    if context_only:
+        render.emit_json({"model": settings["model"], "messages": prompt.messages})
+        return
+    streaming = (stream if stream is not None else sys.stdout.isatty()) and not as_json
+    answer = complete(prompt, settings, streaming, on_delta=_write_delta if streaming else None)
+    if as_json:
+        render.emit_json({"answer": answer.text, "model": answer.model, "sources": prompt.sources,
+                          "usage": answer.usage})
+        return
+    if streaming:
+        sys.stdout.write("\n")
+    else:
+        render.emit_line(answer.text.rstrip("\n"))
+    render.emit_line("\nSources:")
+    for number, source in enumerate(prompt.sources, 1):
+        render.emit_line(f"  [{number}] {source['filename']}  {source['file_id']}  score {source['score']:.4f}")
+
+
+def _write_delta(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -1,0 +1,77 @@
+"""`vscli config set|get|list|unset|path`: the TOML config file for ask's endpoint settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vscli import config
+from vscli.cli import render
+from vscli.cli.app import app
+from vscli.cli.stores import JsonOpt
+from vscli.errors import NotFound
+
+config_app = typer.Typer(help="Read and write the config file (endpoint, key, model, top_k, ...).\n\n"
+                         "Example: vscli config set base_url http://localhost:11434/v1",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+KeyArg = Annotated[str, typer.Argument(metavar="KEY", help=f"One of: {', '.join(config.KEYS)}.")]
+
+
+@config_app.command("set")
+def set_command(key: KeyArg, value: Annotated[str, typer.Argument(metavar="VALUE")]) -> None:
+    """Set a key (the file is created with mode 0600).
+
+    Example: vscli config set model llama3.2
+    """
+    config.set_value(key, value)
+    render.message(f"set {key} in {config.config_path()}")
+
+
+@config_app.command("get")
+def get_command(key: KeyArg) -> None:
+    """Print a key's value from the config file (exit 3 if it is not set).
+
+    Example: vscli config get base_url
+    """
+    value = config.get_value(key)
+    if value is None:
+        raise NotFound(f"{key} is not set in {config.config_path()}")
+    render.emit_line(str(value))
+
+
+@config_app.command("unset")
+def unset_command(key: KeyArg) -> None:
+    """Remove a key from the config file.
+
+    Example: vscli config unset api_key
+    """
+    if not config.unset_value(key):
+        raise NotFound(f"{key} is not set in {config.config_path()}")
+    render.message(f"unset {key}")
+
+
+@config_app.command("list")
+def list_command(as_json: JsonOpt = False) -> None:
+    """Every key with its effective value and where it comes from (API keys masked).
+
+    Example: vscli config list
+    """
+    rows = config.explain()
+    if as_json:
+        render.emit_json({r["key"]: {"value": config.mask(r["key"], r["value"]), "source": r["source"]}
+                          for r in rows})
+        return
+    render.table(["KEY", "VALUE", "SOURCE"],
+                 [[r["key"], config.mask(r["key"], r["value"]), r["source"]] for r in rows])
+
+
+@config_app.command("path")
+def path_command() -> None:
+    """Print the config file's path.
+
+    Example: vscli config path
+    """
+    render.emit_line(str(config.config_path()))
