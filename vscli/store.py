@@ -37,7 +37,8 @@ DAY = 86400
 QUEUED_GRACE_SECONDS = 60  # a queued file whose worker has not started after this is taken as orphaned
 ACTIVE_WRITE_INTERVAL = 60  # last_active_at is rewritten at most once a minute
 READ_RETRIES = 5
-BATCH_CHUNKS = 512  # files are embedded and committed in groups of about this many chunks
+BATCH_CHUNKS_ENV = "VSCLI_BATCH_CHUNKS"
+BATCH_CHUNKS = 256  # files are embedded and committed in groups of about this many chunks
 
 ProgressHook = Callable[[str, int], None]  # (event, amount): "files", "chunks", "embedded"
 
@@ -419,6 +420,16 @@ class Store:
         _delete_quietly(garbage)
         return list(dict.fromkeys(file_ids))
 
+    def wait_for(self, file_ids: Iterable[str], poll: float = 0.25) -> None:
+        """Block while any of these files is being processed by another live process."""
+        wanted = set(file_ids)
+        while True:
+            self.reap_orphans()
+            files = self._state()["files"]
+            if not any(files[f]["status"] == "in_progress" for f in wanted if f in files):
+                return
+            time.sleep(poll)
+
     def wait(self, timeout: float | None, poll: float = 0.25) -> dict[str, Any]:
         """Block until no file is in progress; returns the final `vector_store` object."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -507,17 +518,33 @@ def _as_ids(ids: list[int]) -> Any:
 
 
 def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
-    """Group jobs so each group holds roughly BATCH_CHUNKS chunks (estimated from file sizes)."""
+    """Group jobs so each group holds roughly BATCH_CHUNKS chunks (estimated from file sizes).
+
+    Each group is committed on its own, so a crash loses at most the group in flight."""
+    limit = _positive_env_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
     batch: list[Job] = []
     estimate = 0
     for job in jobs:
         batch.append(job)
         estimate += max(1, len(job.data) // (4 * max(1, job.max_tokens - job.overlap)))
-        if estimate >= BATCH_CHUNKS:
+        if estimate >= limit:
             yield batch
             batch, estimate = [], 0
     if batch:
         yield batch
+
+
+def _positive_env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise InvalidInput(f"{name} must be positive, got {value}")
+    return value
 
 
 def _delete_quietly(paths: Iterable[Path | None]) -> None:

@@ -107,12 +107,14 @@ def locked(lock_path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[N
     """Hold an exclusive inter-process lock (filelock) on ``lock_path`` for the block."""
     from filelock import FileLock, Timeout
 
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=timeout)
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout as exc:
         raise VscliError(f"timed out after {timeout:.0f}s waiting for the lock {lock_path}") from exc
+    except OSError as exc:
+        raise os_error("lock", lock_path, exc) from exc
     try:
         yield
     finally:

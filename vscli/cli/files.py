@@ -94,6 +94,12 @@ def _process(store: Store, todo: list[str], no_wait: bool, quiet: bool) -> None:
         store.process(todo, progress=hook)
 
 
+def _settle(store: Store, file_ids: list[str], no_wait: bool) -> None:
+    """Wait for files that another process is processing (e.g. a parallel upload of the same file)."""
+    if not no_wait:
+        store.wait_for(file_ids)
+
+
 def _report(store: Store, file_ids: list[str], quiet: bool) -> list[dict]:
     """The store's entries for these files; failures are reported and make the command fail."""
     entries = [store.file(f) for f in dict.fromkeys(file_ids)]
@@ -160,6 +166,7 @@ def upload(
     me = None if no_wait else liveness.this_process()
     todo = target.attach(ids, attributes, worker=me)
     _process(target, todo, no_wait, quiet)
+    _settle(target, ids, no_wait)
     entries = _report(target, ids, quiet)
     if as_json:
         render.emit_json(render.list_page(entries))
@@ -184,6 +191,7 @@ def attach(
     me = None if no_wait else liveness.this_process()
     todo = target.attach(file_ids, parse_attributes(attr), worker=me)
     _process(target, todo, no_wait, quiet)
+    _settle(target, file_ids, no_wait)
     entries = [target.file(f) for f in dict.fromkeys(file_ids)] if no_wait else _report(target, file_ids, quiet)
     if as_json:
         render.emit_json(render.list_page(entries))

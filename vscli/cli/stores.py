@@ -144,3 +144,29 @@ def delete(
         render.emit_json({"id": s.id, "object": "vector_store.deleted", "deleted": True})
     else:
         render.message(f"deleted vector store {s.id} ({name})")
+
+
+@app.command()
+def doctor(
+    store: StoreArg,
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what is repairable (see README).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a store's manifests against its index and files on disk; --repair fixes what it can.
+
+    Exits 0 when the store is consistent (or was repaired), 7 when problems remain.
+    Example: vscli doctor docs --repair
+    """
+    from vscli.doctor import check
+
+    report = check(resolve_store(workspace(), store), repair=repair)
+    if as_json:
+        render.emit_json(report.as_dict())
+    else:
+        for finding in report.findings:
+            verb = "repaired" if report.repaired else ("problem" if finding.damage else "clean-up")
+            render.emit_line(f"{verb}: {finding.problem} -> {finding.repair}")
+        state = "repaired" if report.repaired else ("ok" if report.healthy else "damaged")
+        render.emit_line(f"{state}: {report.files_checked} file(s), {report.vectors_checked} vector(s) checked")
+    if not report.healthy:
+        raise typer.Exit(ExitCode.CORRUPT)

@@ -47,6 +47,9 @@ class VectorIndex(Protocol):
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Up to k distinct ids with their best score (cosine similarity), best first."""
 
+    def ids(self) -> "np.ndarray":
+        """The chunk id of every vector (with repeats: one per window)."""
+
     def save(self, path: Path) -> None: ...
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vscli.errors import CorruptData
-from vscli.workspace import atomic_write_bytes
+from vscli.errors import CorruptData, VscliError
+from vscli.workspace import atomic_write_bytes, os_error
 
 # Windows per chunk are few; fetch this many times k vectors so k distinct chunks survive de-duplication.
 OVERFETCH = 4
@@ -66,7 +66,32 @@ class FaissIndex:
                 return sorted(best.items(), key=lambda kv: -kv[1])[:k]
             fetch = min(self.size, fetch * 4)
 
+    def ids(self) -> np.ndarray:
+        import faiss
+
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
     def save(self, path: Path) -> None:
         import faiss
 
-        atomic_write_bytes(path, lambda tmp: faiss.write_index(self._index, str(tmp)))
+        def write(tmp: Path) -> None:
+            try:
+                faiss.write_index(self._index, str(tmp))
+            except RuntimeError as exc:  # FAISS reports I/O failures as RuntimeError
+                raise VscliError(f"cannot write the index {path}: {_io_reason(tmp, exc)}") from exc
+
+        try:
+            atomic_write_bytes(path, write)
+        except OSError as exc:
+            raise os_error("write the index", path, exc) from exc
+
+
+def _io_reason(path: Path, exc: RuntimeError) -> str:
+    import shutil
+
+    try:
+        if shutil.disk_usage(path.parent).free < 1024 * 1024:
+            return "no space left on device"
+    except OSError:
+        pass
+    return str(exc).rsplit("failed:", 1)[-1].strip() or "write error"

@@ -1,0 +1,160 @@
+"""`vscli doctor`: check a store's manifests against its index and the files on disk, and repair.
+
+What is checked, and what a repair does:
+
+- files stuck `in_progress` whose worker died -> marked failed (attach them again to resume);
+- the current index generation is missing or unreadable -> a new empty index; every completed file is
+  marked failed (attach again re-embeds it);
+- a completed file whose upload, chunk manifest or vectors are missing or do not match its counts ->
+  its vectors are removed and it is marked failed;
+- vectors in the index that belong to no completed file -> removed;
+- leftovers of interrupted writes (old index generations, unreferenced chunk manifests, temp files) ->
+  deleted.
+
+Nothing a user stored is deleted: uploads are never touched, and a failed file keeps its entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vscli import index as vindex
+from vscli.errors import CorruptData, VscliError
+from vscli.store import Store, _delete_quietly
+from vscli.workspace import locked, read_json
+
+
+@dataclass
+class Finding:
+    problem: str
+    repair: str  # what --repair does (or did) about it
+    damage: bool = True  # False: harmless leftovers; the store is consistent without the clean-up
+
+
+@dataclass
+class Report:
+    store_id: str
+    findings: list[Finding]
+    repaired: bool
+    files_checked: int
+    vectors_checked: int
+
+    @property
+    def healthy(self) -> bool:
+        return self.repaired or not any(f.damage for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "vector_store_id": self.store_id,
+            "healthy": self.healthy,
+            "repaired": self.repaired,
+            "files_checked": self.files_checked,
+            "vectors_checked": self.vectors_checked,
+            "findings": [{"problem": f.problem, "repair": f.repair, "damage": f.damage}
+                         for f in self.findings],
+        }
+
+
+def _mark_failed(entry: dict[str, Any], message: str) -> None:
+    entry["status"] = "failed"
+    entry["last_error"] = {"code": "server_error", "message": message + "; run `vscli attach` for it again"}
+    entry["vscli"].update({"serial": None, "chunks": 0, "vectors": 0, "worker": None})
+
+
+def check(store: Store, repair: bool = False) -> Report:
+    """Examine the store (under its lock, so the picture is consistent) and optionally repair it."""
+    findings: list[Finding] = []
+    if repair:
+        for file_id in store.reap_orphans():
+            findings.append(Finding(f"{file_id} was stuck in progress (its worker died)", "marked failed"))
+    with locked(store._lock):
+        state = store._state()
+        files = state["files"]
+        dim = store.config()["vscli"]["dimension"]
+        generation = int(state.get("generation", 0))
+        index_changed = False
+        try:
+            index = store._load_index(generation, dim)
+        except CorruptData as exc:
+            findings.append(Finding(str(exc), "start a new empty index; completed files marked failed"))
+            index = vindex.open_index(None, dim)
+            index_changed = True
+            for entry in files.values():
+                if entry["status"] == "completed":
+                    _mark_failed(entry, "the store's index was lost")
+        ids = index.ids()
+        serial_counts: dict[int, int] = {}
+        for cid in ids.tolist():
+            serial = vindex.split_chunk_id(cid)[0]
+            serial_counts[serial] = serial_counts.get(serial, 0) + 1
+
+        live_serials: set[int] = set()
+        handled: set[int] = set()
+        for entry in files.values():
+            if entry["status"] == "in_progress" and not repair and store._orphaned(entry):
+                findings.append(Finding(f"{entry['id']} is stuck in progress (its worker died)", "mark it failed"))
+            if entry["status"] != "completed":
+                continue
+            serial = entry["vscli"].get("serial")
+            problem = _entry_problem(store, entry, serial, serial_counts)
+            if problem is None:
+                live_serials.add(serial)
+                continue
+            findings.append(Finding(f"{entry['id']}: {problem}", "remove its vectors; mark it failed"))
+            if serial is not None:
+                handled.add(serial)
+                if serial_counts.get(serial):
+                    index.remove_range(*vindex.file_id_range(serial))
+                    index_changed = True
+            _mark_failed(entry, problem)
+
+        for serial in sorted(set(serial_counts) - live_serials - handled):
+            findings.append(Finding(f"{serial_counts[serial]} vectors belong to no file (serial {serial})",
+                                    "remove them"))
+            index.remove_range(*vindex.file_id_range(serial))
+            index_changed = True
+
+        referenced = {store._chunks_path(e["vscli"]["serial"]) for e in files.values()
+                      if e["vscli"].get("serial") is not None}
+        current = store._index_path(generation)
+        leftovers = [p for p in store.dir.glob("index-*.faiss") if p != current]
+        leftovers += [p for p in (store.dir / "chunks").glob("*.json") if p not in referenced]
+        leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
+        if leftovers:
+            findings.append(Finding(f"{len(leftovers)} leftover file(s) from interrupted writes: "
+                                    + ", ".join(sorted(p.name for p in leftovers)[:5])
+                                    + (" ..." if len(leftovers) > 5 else ""), "delete them", damage=False))
+
+        if repair and findings:
+            garbage: list[Path | None] = list(leftovers)
+            if index_changed:
+                state["generation"] = generation + 1
+                index.save(store._index_path(generation + 1))  # type: ignore[arg-type]
+                garbage.append(current)
+            store._write_state(state)
+            _delete_quietly(garbage)
+    return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),
+                  vectors_checked=len(ids))
+
+
+def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
+                   serial_counts: dict[int, int]) -> str | None:
+    """Why a completed entry is inconsistent, or None when its upload, chunks and vectors agree."""
+    if not (store.ws.file_dir(entry["id"]) / "content").exists():
+        return "its uploaded file is missing from the workspace"
+    if serial is None:
+        return "it is marked completed but has no chunks"
+    try:
+        chunks = read_json(store._chunks_path(serial))["chunks"]
+    except FileNotFoundError:
+        return "its chunk manifest is missing"
+    except (VscliError, KeyError, TypeError):
+        return "its chunk manifest is corrupted"
+    if len(chunks) != entry["vscli"]["chunks"]:
+        return f"its chunk manifest holds {len(chunks)} chunks, the store expects {entry['vscli']['chunks']}"
+    found = serial_counts.get(serial, 0)
+    if found != entry["vscli"]["vectors"]:
+        return f"the index holds {found} of its vectors, the store expects {entry['vscli']['vectors']}"
+    return None
