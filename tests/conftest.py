@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "dataset"
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export cache for the whole session: the model is exported once, as on a user's machine."""
+    return tmp_path_factory.mktemp("vscli-cache")
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Path:
     """Point the workspace at a fresh directory for every test."""
     path = tmp_path / "home"
     for name in list(os.environ):
@@ -28,6 +34,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.setenv("VSCLI_HOME", str(path))
     monkeypatch.setenv("VSCLI_CONFIG", str(tmp_path / "config" / "config.toml"))
+    monkeypatch.setenv("VSCLI_CACHE_DIR", str(model_cache))
     return path
 
 

@@ -28,7 +28,7 @@ def file_id_of(cli) -> str:
     (["create", "x", "--chunk-size", "4097"], ExitCode.USAGE, "between 100 and 4096"),
     (["create", "x", "--chunk-size", "400", "--chunk-overlap", "201"], ExitCode.USAGE, "half the chunk size"),
     (["create", "x", "--chunk-overlap", "-5"], ExitCode.USAGE, "negative"),
-    (["create", "x", "--chunk-size", "abc"], ExitCode.USAGE, "valid integer"),
+    (["create", "x", "--chunk-size", "abc"], ExitCode.USAGE, "is not a valid int"),
     (["create", "x", "--metadata", "novalue"], ExitCode.USAGE, "KEY=VALUE"),
     (["create", "x", "--metadata", "=v"], ExitCode.USAGE, "KEY=VALUE"),
     (["create", "x", *sum([["--metadata", f"k{i}=v"] for i in range(17)], [])], ExitCode.USAGE, "at most 16"),

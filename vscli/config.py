@@ -9,7 +9,6 @@ written with mode 0600 because it may hold an API key.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -93,6 +92,8 @@ def parse_value(name: str, raw: str) -> Any:
 
 
 def load() -> dict[str, Any]:
+    import tomllib
+
     path = config_path()
     try:
         with open(path, "rb") as fh:

@@ -130,9 +130,7 @@ def check(store: Store, repair: bool = False) -> Report:
         if repair and findings:
             garbage: list[Path | None] = list(leftovers)
             if index_changed:
-                state["generation"] = generation + 1
-                index.save(store._index_path(generation + 1))  # type: ignore[arg-type]
-                garbage.append(current)
+                garbage.append(store._save_index(state, index, generation))
             store._write_state(state)
             _delete_quietly(garbage)
     return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),

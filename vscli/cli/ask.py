@@ -8,13 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscli import config
-from vscli.chat import NoContext, build_prompt, complete
 from vscli.cli import render
 from vscli.cli.app import app, workspace
 from vscli.cli.stores import JsonOpt, StoreArg
-from vscli.search import search
-from vscli.store import resolve_store
 
 
 @app.command()
@@ -50,6 +46,12 @@ def ask(
     llama.cpp server, NEAR AI).
     Example: vscli ask docs "what is data mining?" --base-url http://localhost:11434/v1 -m llama3.2
     """
+    from vscli import config
+    from vscli.chat import NoContext, build_prompt, complete
+    from vscli.errors import InvalidInput
+    from vscli.search import search
+    from vscli.store import resolve_store
+
     flags = {"base_url": base_url, "api_key": api_key, "model": model, "top_k": k,
              "max_context_tokens": max_context_tokens, "temperature": temperature,
              "max_tokens": max_tokens, "timeout": timeout}
@@ -58,8 +60,6 @@ def ask(
             flags[name] = config.parse_value(name, str(value))
     settings = config.resolve(flags)
     if not question.strip():
-        from vscli.errors import InvalidInput
-
         raise InvalidInput("the question must not be empty")
     s = resolve_store(workspace(), store)
     results = search(s, question, min(settings["top_k"], 50))["data"]

@@ -148,9 +148,10 @@ def upload(
         target.check_queryable()
     inputs = _read_inputs(paths, recursive, filename)
     registry = FileRegistry(ws)
+    in_store = target.content_hashes() if target else {}
     ids: list[str] = []
     for item in inputs:
-        existing = target.find_by_hash(hashlib.sha256(item.data).hexdigest()) if target else None
+        existing = in_store.get(hashlib.sha256(item.data).hexdigest())
         if existing:
             ids.append(existing)
             continue

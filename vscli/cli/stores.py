@@ -113,7 +113,8 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
         ("bytes", f"{obj['usage_bytes']} ({render.human_bytes(obj['usage_bytes'])})"),
         ("model", f"{settings['model']} ({settings['dimension']} dimensions)"),
         ("chunking", chunking),
-        ("index", settings.get("index", "faiss-flat-ip")),
+        ("index", settings["index"]),
+        ("query encoder", _query_encoder(settings["model"])),
         ("created", render.timestamp(obj["created_at"])),
         ("last active", render.timestamp(obj["last_active_at"])),
         ("expires", render.timestamp(obj["expires_at"]) if obj["expires_at"] else "never"),
@@ -123,6 +124,13 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         render.emit_line(f"{key.ljust(width)}  {value}")
+
+
+def _query_encoder(model: str) -> str:
+    from vscli.embedding import resolve_model
+    from vscli.embedding.onnx_export import describe
+
+    return describe(resolve_model(model))
 
 
 @app.command()

@@ -74,3 +74,35 @@ def load_embedder(name: str) -> Embedder:
             f"cannot load embedding model {name!r} ({first_line}); give a local model directory "
             f"or a model already in the Hugging Face cache (vscli works offline)"
         ) from exc
+
+
+class QueryEncoder(Protocol):
+    name: str
+    dimension: int
+
+    def embed_query(self, text: str) -> "np.ndarray": ...
+
+
+def load_query_encoder(name: str) -> QueryEncoder:
+    """The fastest verified encoder for queries: the ONNX export when there is one, else the model
+    itself (which then exports itself, so the next query is fast)."""
+    from vscli.embedding import onnx_query
+
+    quiet_model_libraries()
+    resolved = resolve_model(name)
+    fast = onnx_query.load(name, resolved)
+    if fast is not None:
+        return fast
+    embedder = load_embedder(name)
+    ensure_query_export(embedder, resolved)
+    return embedder
+
+
+def ensure_query_export(embedder: Embedder, resolved: str) -> None:
+    """Export the model for fast queries if that was not done yet; never fails the caller."""
+    from vscli.embedding.onnx_export import ensure_export
+
+    try:
+        ensure_export(embedder, resolved)
+    except Exception:  # the fast path is an optimization: queries fall back to the model itself
+        pass

@@ -53,3 +53,6 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts)

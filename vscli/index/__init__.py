@@ -50,11 +50,17 @@ class VectorIndex(Protocol):
     def ids(self) -> "np.ndarray":
         """The chunk id of every vector (with repeats: one per window)."""
 
+    def fit_to_size(self) -> None:
+        """Change the index's type or training when the store's size calls for it."""
+
+    def describe(self) -> str:
+        """What kind of index this is and how big (shown by `vscli status`)."""
+
     def save(self, path: Path) -> None: ...
 
 
-def open_index(path: Path | None, dimension: int) -> VectorIndex:
-    """Load the index at ``path``, or a new empty one when ``path`` is None."""
+def open_index(path: Path | None, dimension: int, read_only: bool = False) -> VectorIndex:
+    """Load the index at ``path`` (memory-mapped when read_only), or a new empty one when ``path`` is None."""
     from vscli.index.faiss_index import FaissIndex
 
-    return FaissIndex.load(path, dimension) if path else FaissIndex.empty(dimension)
+    return FaissIndex.load(path, dimension, read_only) if path else FaissIndex.empty(dimension)

@@ -1,0 +1,100 @@
+"""The FAISS index: exact below a size threshold, IVF above it with measured recall, ids by range."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vscli.index import chunk_id, file_id_range, open_index, split_chunk_id
+from vscli.index import faiss_index
+from vscli.index.faiss_index import FaissIndex, recall_at_10
+
+DIM = 32
+
+
+def clustered(n: int, rng: np.random.Generator, centers: np.ndarray) -> np.ndarray:
+    x = centers[rng.integers(0, len(centers), n)] + rng.normal(0, 0.35, (n, DIM))
+    x = x.astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    centers = rng.normal(0, 1, (40, DIM))
+    vectors = clustered(6000, rng, centers)
+    ids = np.array([chunk_id(1 + i // 100, i % 100) for i in range(6000)], np.int64)
+    return rng, centers, vectors, ids
+
+
+def test_chunk_ids_pack_file_serial_and_position() -> None:
+    cid = chunk_id(12345, 678)
+    assert split_chunk_id(cid) == (12345, 678)
+    lo, hi = file_id_range(12345)
+    assert lo <= cid < hi and chunk_id(12346, 0) == hi
+
+
+def test_small_indexes_stay_exact(data) -> None:
+    _, _, vectors, ids = data
+    index = FaissIndex.empty(DIM)
+    index.add(vectors, ids)
+    index.fit_to_size()
+    assert index.describe().startswith("faiss flat (exact)")
+
+
+def test_large_indexes_become_ivf_with_the_promised_recall(data, monkeypatch, tmp_path: Path) -> None:
+    rng, centers, vectors, ids = data
+    monkeypatch.setattr(faiss_index, "FLAT_MAX_VECTORS", 1000)
+    index = FaissIndex.empty(DIM)
+    index.add(vectors, ids)
+    index.fit_to_size()
+    assert "IVF" in index.describe() and index.size == 6000
+    assert sorted(index.ids().tolist()) == sorted(ids.tolist())
+    # Fresh queries (not the tuning sample), against exact search.
+    queries = clustered(300, rng, centers)
+    exact = FaissIndex.empty(DIM)
+    exact.add(vectors, np.arange(6000, dtype=np.int64))
+    truth = np.array([[ids[i] for i, _ in exact.search(q, 10)] for q in queries])
+    found = np.array([[i for i, _ in index.search(q, 10)] for q in queries])
+    assert recall_at_10(found, truth) >= 0.95
+    # Removal by file range, and a memory-mapped reload that searches the same.
+    assert index.remove_range(*file_id_range(1)) == 100
+    path = tmp_path / "index-1.faiss"
+    index.save(path)
+    again = open_index(path, DIM, read_only=True)
+    assert again.size == 5900 and "IVF" in again.describe()
+    assert again.search(queries[0], 10) == index.search(queries[0], 10)
+    assert all(split_chunk_id(i)[0] != 1 for i in again.ids().tolist())
+
+
+def test_ivf_keeps_windows_that_share_an_id_and_retrains_when_it_grows(data, monkeypatch) -> None:
+    rng, centers, vectors, _ = data
+    monkeypatch.setattr(faiss_index, "FLAT_MAX_VECTORS", 1000)
+    shared = np.repeat(np.arange(3000, dtype=np.int64), 2)  # two windows per chunk
+    index = FaissIndex.empty(DIM)
+    index.add(vectors, shared)
+    index.fit_to_size()
+    nlist = index._ivf.nlist
+    assert len(index.ids()) == 6000 and len(set(index.search(vectors[0], 10))) == 10
+    more = clustered(30000, rng, centers)
+    index.add(more, np.arange(10000, 40000, dtype=np.int64))
+    index.fit_to_size()
+    assert index._ivf.nlist > nlist and index.size == 36000
+
+
+def test_a_store_past_the_threshold_queries_and_checks_out(cli, dataset: Path, home: Path, monkeypatch) -> None:
+    monkeypatch.setattr(faiss_index, "FLAT_MAX_VECTORS", 5)
+    cli("create", "docs", "--chunk-size", "100", "--chunk-overlap", "0")
+    assert cli("upload", str(dataset), "-r", "--store", "docs").exit_code == 0
+    assert "IVF" in cli("status", "docs").stdout
+    page = json.loads(cli("query", "docs", "what is data mining?", "--json").stdout)
+    assert page["data"][0]["filename"] == "data_mining.md"
+    assert json.loads(cli("doctor", "docs", "--json").stdout)["healthy"]
+    file_id = page["data"][0]["file_id"]
+    assert cli("rm", "docs", file_id).exit_code == 0
+    page = json.loads(cli("query", "docs", "what is data mining?", "--json").stdout)
+    assert all(d["file_id"] != file_id for d in page["data"])
+    assert json.loads(cli("doctor", "docs", "--json").stdout)["healthy"]
