@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,8 @@ def build(home: Path, vectors: np.ndarray, commits: int) -> tuple[str, float]:
         results = []
         for f in range(c * per_commit, min(n_files, (c + 1) * per_commit)):
             fid = file_ids[f]
-            job = Job(fid, state["files"][fid]["vscli"]["attempt"], f"file-{f:05d}.txt", b"x", 100, 0)
+            job = Job(fid, state["files"][fid]["vscli"]["attempt"], f"file-{f:05d}.txt",
+                      registry.content_path(fid), 20, 100, 0)
             chunks = [Chunk(f"synthetic chunk {p} of file {f}", 0, 1, 5) for p in range(CHUNKS_PER_FILE)]
             rows = slice(f * CHUNKS_PER_FILE, (f + 1) * CHUNKS_PER_FILE)
             results.append(Prepared(job, chunks, vectors[rows], np.arange(CHUNKS_PER_FILE, dtype=np.int64)))
@@ -74,7 +74,8 @@ from vscli.store import Store
 from vscli.workspace import Workspace
 from vscli import index as vindex
 import numpy as np
-store = Store(Workspace(sys.argv[1]), sys.argv[2])
+from pathlib import Path
+store = Store(Workspace(Path(sys.argv[1])), sys.argv[2])
 state = store._state()
 t1 = time.perf_counter()
 index = vindex.open_index(store._index_path(state["generation"]), 384, read_only=True)
@@ -89,6 +90,24 @@ print(json.dumps({"imports": t1 - t0, "open_index": t2 - t1, "search_ms": sorted
                   "search_p95_ms": sorted(times)[int(len(times) * 0.95)] * 1000, "results": results,
                   "index": state["index"]}))
 """
+
+
+MODEL_ONLY = """
+from vscli.embedding import load_query_encoder
+load_query_encoder("all-MiniLM-L6-v2").embed_query("what is data mining?")
+"""
+
+
+def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak RSS (bytes) of a command, measured by GNU time.
+
+    Not getrusage(RUSAGE_CHILDREN): on Linux a child forked from this (large) process starts with
+    this process's RSS in its ru_maxrss, which would be counted as the child's."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        start = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *cmd], env=env, capture_output=True, check=True)
+        elapsed = time.perf_counter() - start
+        return elapsed, int(out.read().split()[-1]) * 1024
 
 
 def main() -> None:
@@ -125,7 +144,9 @@ def main() -> None:
         del vectors
 
         out = subprocess.run([sys.executable, "-c", OPEN_AND_SEARCH, str(home), store_id, str(Path(tmp) / "queries.npy")],
-                             env=env, capture_output=True, check=True)
+                             env=env, capture_output=True)
+        if out.returncode:
+            raise SystemExit(out.stderr.decode()[-3000:])
         measured = json.loads(out.stdout)
         recall = sum(len(set(f) & set(t)) for f, t in zip(measured["results"], truth)) / (10 * len(truth))
         rows.append(("index", "type chosen for this size", measured["index"]))
@@ -135,19 +156,19 @@ def main() -> None:
                      f"{measured['search_ms']:.2f} ms (p95 {measured['search_p95_ms']:.2f} ms; goal <= 20 ms)"))
         rows.append(("search", "recall@10 against exact search", f"{recall:.3f} (goal >= 0.95)"))
 
-        times, rss = [], []
-        for _ in range(3):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "vscli", "query", "scale", "synthetic chunk", "--json"], env=env,
-                           capture_output=True, check=True)
-            times.append(time.perf_counter() - start)
-            rss.append(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+        runs = [peak_rss([sys.executable, "-m", "vscli", "query", "scale", "synthetic chunk", "--json"], env)
+                for _ in range(3)]
+        times = [t for t, _ in runs]
         raw = n * DIM * 4
-        peak = max(rss) * 1024
+        peak = max(r for _, r in runs)
+        model = max(peak_rss([sys.executable, "-c", MODEL_ONLY], env)[1] for _ in range(2))
+        budget = 1.5 * raw + model
         rows.append(("query", "cold `vscli query` (wall, median of 3)", f"{statistics.median(times):.2f} s"))
-        rows.append(("memory", "peak RSS of a cold query", f"{peak / 2**20:.0f} MiB = {peak / raw:.2f}x the raw "
-                     f"vectors ({raw / 2**20:.0f} MiB); goal <= 1.5x vectors + model"))
+        rows.append(("memory", "peak RSS of a process that only loads the query encoder and embeds one query",
+                     f"{model / 2**20:.0f} MiB (\"the model\")"))
+        rows.append(("memory", "peak RSS of a cold query",
+                     f"{peak / 2**20:.0f} MiB; budget 1.5 x {raw / 2**20:.0f} MiB of raw vectors + the model = "
+                     f"{budget / 2**20:.0f} MiB ({peak / budget:.2f}x of it)"))
         file_id = json.loads(subprocess.run([sys.executable, "-m", "vscli", "files", "scale", "--json"], env=env,
                                             capture_output=True, check=True).stdout)["data"][0]["id"]
         start = time.perf_counter()

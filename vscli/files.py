@@ -7,7 +7,6 @@ makes repeated uploads idempotent.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vscli.errors import InvalidInput, NotFound
-from vscli.workspace import Workspace, locked, new_id, os_error, read_json, write_json
+from vscli.workspace import Workspace, atomic_write_bytes, locked, new_id, os_error, read_json, write_json
 
 MAX_FILE_BYTES_ENV = "VSCLI_MAX_FILE_BYTES"
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # OpenAI's limit for one file
@@ -46,12 +45,16 @@ class FileRegistry:
 
     def add(self, data: bytes, filename: str, purpose: str = "assistants") -> tuple[dict[str, Any], bool]:
         """Store bytes; returns the file object and whether it is new (False: same bytes and name)."""
+        import hashlib
+
         digest = hashlib.sha256(data).hexdigest()
         self.ws.ensure()
+        key = self._index_key(digest, filename)
         with locked(self.ws.lock_path("files")):
-            for existing in self.list():
-                if existing.get("sha256") == digest and existing["filename"] == filename:
-                    return existing, False
+            try:
+                return self.get(key.read_text().strip()), False
+            except (FileNotFoundError, NotFound):
+                pass  # new content, or an index entry left by a deleted file
             obj = {
                 "id": new_id("file-"),
                 "object": "file",
@@ -70,10 +73,18 @@ class FileRegistry:
                 (tmp / "content").write_bytes(data)
                 write_json(tmp / "file.json", obj)
                 os.replace(tmp, self.ws.file_dir(obj["id"]))
+                atomic_write_bytes(key, obj["id"].encode())
             except OSError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise os_error("store", self.ws.files_dir / filename, exc) from exc
             return obj, True
+
+    def _index_key(self, digest: str, filename: str) -> Path:
+        """Where the id of the file with this content and name is recorded (O(1) de-duplication)."""
+        import hashlib
+
+        name = hashlib.sha256(filename.encode()).hexdigest()[:16]
+        return self.ws.files_dir / ".index" / f"{digest}.{name}"
 
     def get(self, file_id: str) -> dict[str, Any]:
         try:
@@ -106,7 +117,8 @@ class FileRegistry:
         return sorted(found, key=lambda f: (f["created_at"], f["id"]))
 
     def delete(self, file_id: str) -> None:
-        self.get(file_id)
+        obj = self.get(file_id)
+        self._index_key(obj.get("sha256", ""), obj["filename"]).unlink(missing_ok=True)
         d = self.ws.file_dir(file_id)
         # Rename first so the file vanishes atomically, then remove the bytes.
         trash = self.ws.files_dir / f".deleted-{file_id}"

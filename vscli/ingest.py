@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -25,7 +26,8 @@ class Job:
     file_id: str
     attempt: str
     filename: str
-    data: bytes
+    path: Path  # the uploaded bytes; read when the job's batch is prepared, not before
+    size: int
     max_tokens: int
     overlap: int
 
@@ -56,7 +58,11 @@ def prepare(
     for job in jobs:
         result = Prepared(job)
         try:
-            text = extract_text(job.data, job.filename)
+            try:
+                data = job.path.read_bytes()
+            except OSError as exc:
+                raise VscliError(f"cannot read the uploaded file: {exc.strerror or exc}") from exc
+            text = extract_text(data, job.filename)
             result.chunks = chunk_text(text, job.max_tokens, job.overlap)
         except VscliError as exc:
             result.error = {"code": "invalid_file", "message": exc.message}

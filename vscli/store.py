@@ -15,16 +15,17 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from vscli import chunking, index as vindex, liveness
+from vscli import index as vindex, liveness
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
 from vscli.files import FileRegistry
-from vscli.ingest import Job, Prepared, prepare
 from vscli.workspace import Workspace, locked, new_id, os_error, read_json, write_json
+
+if TYPE_CHECKING:
+    from vscli.ingest import Job, Prepared
 
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
@@ -211,6 +212,10 @@ class Store:
         processing failed or was orphaned get a fresh attempt. ``worker`` names the process that will do
         the work (None: a background worker that is yet to start).
         """
+        import uuid
+
+        from vscli import chunking
+
         attributes = attributes or {}
         validate_attributes(attributes)
         registry = FileRegistry(self.ws)
@@ -223,13 +228,15 @@ class Store:
         with locked(self._lock):
             state = self._state()
             now = int(time.time())
+            changed = False
             for file_id in dict.fromkeys(file_ids):
                 entry = state["files"].get(file_id)
                 if entry is not None:
-                    if attributes:
+                    if attributes and {**entry["attributes"], **attributes} != entry["attributes"]:
                         merged = {**entry["attributes"], **attributes}
                         validate_attributes(merged)
                         entry["attributes"] = merged
+                        changed = True
                     if entry["status"] in ("completed", "in_progress"):
                         continue
                 else:
@@ -248,7 +255,8 @@ class Store:
                 entry["last_error"] = None
                 entry["vscli"].update({"attempt": uuid.uuid4().hex, "queued_at": now, "worker": worker})
                 todo.append(file_id)
-            self._write_state(state)
+            if changed or todo:
+                self._write_state(state)
         return todo
 
     def set_worker(self, file_ids: Iterable[str], worker: dict[str, Any]) -> None:
@@ -296,6 +304,8 @@ class Store:
 
     def pending_jobs(self, file_ids: Iterable[str]) -> list[Job]:
         """Processing jobs for in-progress files, with the attempt that was recorded for each."""
+        from vscli.ingest import Job
+
         state = self._state()
         registry = FileRegistry(self.ws)
         jobs = []
@@ -304,12 +314,14 @@ class Store:
             if entry is None or entry["status"] != "in_progress":
                 continue
             static = entry["chunking_strategy"]["static"]
+            obj = registry.get(file_id)
             jobs.append(
                 Job(
                     file_id=file_id,
                     attempt=entry["vscli"]["attempt"],
-                    filename=registry.get(file_id)["filename"],
-                    data=registry.read(file_id),
+                    filename=obj["filename"],
+                    path=registry.content_path(file_id),
+                    size=int(obj["bytes"]),
                     max_tokens=static["max_chunk_size_tokens"],
                     overlap=static["chunk_overlap_tokens"],
                 )
@@ -322,6 +334,7 @@ class Store:
         if not jobs:
             return
         from vscli.embedding import ensure_query_export, load_embedder, resolve_model
+        from vscli.ingest import prepare
 
         try:
             embedder = load_embedder(self.model())
@@ -341,6 +354,8 @@ class Store:
             hook("files", len(batch))
 
     def _fail(self, jobs: list[Job], error: dict[str, str]) -> None:
+        from vscli.ingest import Prepared
+
         self._commit([Prepared(job, error=error) for job in jobs])
 
     def _commit(self, results: list[Prepared]) -> None:
@@ -381,7 +396,7 @@ class Store:
                 index.add(result.vectors, _as_ids(ids))
                 entry["status"] = "completed"
                 entry["last_error"] = None
-                entry["usage_bytes"] = len(result.job.data)
+                entry["usage_bytes"] = result.job.size
                 entry["vscli"].update(
                     {"serial": serial, "chunks": len(result.chunks), "vectors": len(ids), "worker": None}
                 )
@@ -468,9 +483,10 @@ class Store:
         for attempt in range(READ_RETRIES):
             try:
                 return self._search_once(query_vector, k)
-            except FileNotFoundError:
-                if attempt == READ_RETRIES - 1:
-                    raise
+            except FileNotFoundError as exc:
+                if attempt == READ_RETRIES - 1:  # not a race with a commit: the file is gone
+                    raise CorruptData(f"store {self.id} is missing {exc.filename or exc}; "
+                                      f"`vscli doctor {self.id} --repair` recovers what it can") from exc
                 time.sleep(0.05)  # a commit replaced what we were reading: read the new state
         return []
 
@@ -533,7 +549,7 @@ def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
     estimate = 0
     for job in jobs:
         batch.append(job)
-        estimate += max(1, len(job.data) // (4 * max(1, job.max_tokens - job.overlap)))
+        estimate += max(1, job.size // (4 * max(1, job.max_tokens - job.overlap)))
         if estimate >= limit:
             yield batch
             batch, estimate = [], 0
@@ -577,6 +593,8 @@ def create_store(
 ) -> Store:
     """Create an empty store. The model is loaded once here (unless it is the bundled default) to learn
     its dimension and to fail now, not at the first upload, when it cannot be loaded."""
+    from vscli import chunking
+
     if not name.strip():
         raise InvalidInput("the store name must not be empty")
     metadata = metadata or {}

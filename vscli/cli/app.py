@@ -4,7 +4,6 @@
 and an exit code from `vscli.errors.ExitCode` (tracebacks only with --debug).
 """
 
-from __future__ import annotations
 
 import os
 import sys

@@ -1,7 +1,6 @@
 """The ask command: retrieve passages, send them with the question to a chat model, print the answer
 and its sources."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, Optional

@@ -1,6 +1,5 @@
 """`vscli config set|get|list|unset|path`: the TOML config file for ask's endpoint settings."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

@@ -1,8 +1,6 @@
 """Commands over files: upload, attach, files, rm, cat, uploads, delete-file (and the hidden worker)."""
 
-from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,17 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 @dataclass
 class Input:
     name: str
-    data: bytes
+    path: Optional[Path]  # None: standard input, whose bytes are kept in `data`
+    data: Optional[bytes] = None
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise os_error("read", self.path, exc) from exc
 
 
 def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str]) -> list[Input]:
@@ -59,21 +67,20 @@ def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str]) -> 
         raise InvalidInput("--filename names a single upload; got several files")
     inputs = []
     for name, path in sources:
-        if path is None:
-            data = sys.stdin.buffer.read()
-        else:
+        item = Input(name, path, sys.stdin.buffer.read() if path is None else None)
+        if path is not None:
             try:
                 size = path.stat().st_size
-                if size > limit:
-                    raise InvalidInput(f"{path}: file is {size} bytes, over the limit of {limit} bytes "
-                                       f"(set VSCLI_MAX_FILE_BYTES to change it)")
-                data = path.read_bytes()
             except OSError as exc:
                 raise os_error("read", path, exc) from exc
+            if size > limit:
+                raise InvalidInput(f"{path}: file is {size} bytes, over the limit of {limit} bytes "
+                                   f"(set VSCLI_MAX_FILE_BYTES to change it)")
+        data = item.read()  # read to validate, then let go: inputs are read again one at a time
         if len(data) > limit:
             raise InvalidInput(f"{name}: {len(data)} bytes is over the limit of {limit} bytes")
         extract_text(data, str(path) if path else name)
-        inputs.append(Input(name, data))
+        inputs.append(item)
     return inputs
 
 
@@ -147,15 +154,18 @@ def upload(
     if target is not None:
         target.check_queryable()
     inputs = _read_inputs(paths, recursive, filename)
+    import hashlib
+
     registry = FileRegistry(ws)
     in_store = target.content_hashes() if target else {}
     ids: list[str] = []
     for item in inputs:
-        existing = in_store.get(hashlib.sha256(item.data).hexdigest())
+        data = item.read()
+        existing = in_store.get(hashlib.sha256(data).hexdigest())
         if existing:
             ids.append(existing)
             continue
-        obj, _ = registry.add(item.data, item.name)
+        obj, _ = registry.add(data, item.name)
         ids.append(obj["id"])
     if not as_json:
         for file_id in ids:

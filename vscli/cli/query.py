@@ -1,6 +1,5 @@
 """The query command: ranked chunks for a natural-language query (or one query per stdin line)."""
 
-from __future__ import annotations
 
 import re
 import sys

@@ -1,6 +1,5 @@
 """Commands over whole stores: create, ls, status, delete."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, Optional

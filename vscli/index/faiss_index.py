@@ -1,7 +1,7 @@
 """The FAISS implementation of `VectorIndex`: inner product over normalized vectors (= cosine).
 
 The index type follows the store's size. Up to `FLAT_MAX_VECTORS` vectors the index is exact
-(`IndexIDMap2(IndexFlatIP)`); past that it becomes an inverted file (`IndexIVFFlat`, sqrt(n) lists), whose
+(`IndexIDMap2(IndexFlatIP)`); past that it becomes an inverted file (`IndexIVFFlat`, 4*sqrt(n) lists), whose
 `nprobe` is tuned at build time until recall@10 against exact search on a sample of the store's own
 vectors reaches `TARGET_RECALL`. The IVF index is retrained when the store has grown 4x since. Queries
 open the index memory-mapped, so opening costs no more than the pages a search touches.
@@ -9,6 +9,7 @@ open the index memory-mapped, so opening costs no more than the pages a search t
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ class FaissIndex:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             if not path.exists():
-                raise FileNotFoundError(str(path)) from exc
+                raise FileNotFoundError(errno.ENOENT, "no such file", str(path)) from exc
             raise CorruptData(f"corrupted index {path}: FAISS cannot read it") from exc
         if index.d != dimension:
             raise CorruptData(f"index {path} has dimension {index.d}, the store expects {dimension}")
@@ -129,7 +130,7 @@ class FaissIndex:
         n = self.size
         if ivf is None and n <= FLAT_MAX_VECTORS:
             return
-        if ivf is not None and n <= ivf.nlist * ivf.nlist * RETRAIN_GROWTH:
+        if ivf is not None and n <= RETRAIN_GROWTH * _trained_size(ivf.nlist):
             return
         vectors, ids = self._vectors_and_ids()
         self._index = _build_ivf(vectors, ids, self.dimension)  # type: ignore[arg-type]
@@ -154,26 +155,34 @@ def _build_ivf(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> Any:
     import faiss
 
     n = len(vectors)
-    nlist = max(64, int(np.sqrt(n)))
+    # 4*sqrt(n) lists keep the share of the store a search must scan small; each needs ~39 training points.
+    nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
     rng = np.random.default_rng(0)
     train = vectors[rng.choice(n, size=min(n, 39 * nlist), replace=False)]
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
     ivf.train(np.ascontiguousarray(train))
     ivf.add_with_ids(np.ascontiguousarray(vectors), ids)
     # Tune on queries near the store's own vectors, against exact search over all of them.
+    # Real queries sit farther from their best documents than documents from each other: perturb the
+    # sample to a cosine of about 0.7 from where it started.
     sample = vectors[rng.choice(n, size=min(n, TUNE_QUERIES), replace=False)]
-    queries = sample + rng.normal(0, 0.02, sample.shape).astype(np.float32)
+    queries = sample + rng.normal(0, 1.0 / np.sqrt(dimension), sample.shape).astype(np.float32)
     faiss.normalize_L2(queries)
     exact = faiss.IndexFlatIP(dimension)
     exact.add(np.ascontiguousarray(vectors))
     _, truth = exact.search(queries, 10)
     truth_ids = ids[truth]
-    ivf.nprobe = 1
+    ivf.nprobe = min(nlist, max(16, nlist // 64))  # a floor: never bet a query on one or two lists
     while True:
         _, found = ivf.search(queries, 10)
         if recall_at_10(found, truth_ids) >= TARGET_RECALL or ivf.nprobe >= nlist:
             return ivf
         ivf.nprobe = min(nlist, ivf.nprobe * 2)
+
+
+def _trained_size(nlist: int) -> float:
+    """About how many vectors an IVF index with nlist lists was built for (inverts `_build_ivf`)."""
+    return max((nlist / 4) ** 2, 39 * nlist)
 
 
 def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
