@@ -14,24 +14,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vscli.errors import InvalidInput, NotFound
-from vscli.workspace import Workspace, atomic_write_bytes, locked, new_id, os_error, read_json, write_json
+from vscli.errors import NotFound
+from vscli.workspace import (
+    Workspace,
+    atomic_write_bytes,
+    env_positive_int,
+    locked,
+    new_id,
+    os_error,
+    read_json,
+    write_json,
+)
 
 MAX_FILE_BYTES_ENV = "VSCLI_MAX_FILE_BYTES"
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # OpenAI's limit for one file
 
 
 def max_file_bytes() -> int:
-    raw = os.environ.get(MAX_FILE_BYTES_ENV)
-    if not raw:
-        return DEFAULT_MAX_FILE_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{MAX_FILE_BYTES_ENV} must be a whole number of bytes, got {raw!r}") from None
-    if value <= 0:
-        raise InvalidInput(f"{MAX_FILE_BYTES_ENV} must be positive, got {value}")
-    return value
+    return env_positive_int(MAX_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES)
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from vscli import index as vindex, liveness
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
 from vscli.files import FileRegistry
-from vscli.workspace import Workspace, locked, new_id, os_error, read_json, write_json
+from vscli.workspace import Workspace, env_positive_int, locked, new_id, os_error, read_json, write_json
 
 if TYPE_CHECKING:
     from vscli.ingest import Job, Prepared
@@ -218,6 +218,7 @@ class Store:
 
         attributes = attributes or {}
         validate_attributes(attributes)
+        check_environment()  # a bad setting fails here, before anything changes
         registry = FileRegistry(self.ws)
         for file_id in file_ids:
             registry.get(file_id)  # unknown ids fail before anything changes
@@ -343,15 +344,23 @@ class Store:
             raise
         ensure_query_export(embedder, resolve_model(self.model()))  # once per model: fast queries
         hook = progress or (lambda event, amount: None)
-        for batch in _batches(jobs):
-            results = prepare(
-                batch,
-                embedder,
-                on_chunked=lambda n: hook("chunks", n),
-                on_embedded=lambda n: hook("embedded", n),
-            )
-            self._commit(results)
-            hook("files", len(batch))
+        try:
+            for batch in _batches(jobs):
+                results = prepare(
+                    batch,
+                    embedder,
+                    on_chunked=lambda n: hook("chunks", n),
+                    on_embedded=lambda n: hook("embedded", n),
+                )
+                self._commit(results)
+                hook("files", len(batch))
+        except BaseException as exc:  # disk full, Ctrl-C, ...: say why on the files not yet committed
+            message = exc.message if isinstance(exc, VscliError) else (str(exc) or type(exc).__name__)
+            try:
+                self._fail(jobs, {"code": "server_error", "message": f"processing stopped: {message}"})
+            except BaseException:
+                pass  # e.g. the disk is still full: the next `status` marks them failed instead
+            raise
 
     def _fail(self, jobs: list[Job], error: dict[str, str]) -> None:
         from vscli.ingest import Prepared
@@ -371,6 +380,8 @@ class Store:
                 if entry is None or entry["vscli"].get("attempt") != result.job.attempt:
                     continue  # removed or re-attached while we worked: drop this result
                 if result.error:
+                    if entry["status"] != "in_progress":
+                        continue  # already committed: an error for the rest of its batch does not apply
                     entry["status"] = "failed"
                     entry["last_error"] = result.error
                     continue
@@ -544,7 +555,7 @@ def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
     """Group jobs so each group holds roughly BATCH_CHUNKS chunks (estimated from file sizes).
 
     Each group is committed on its own, so a crash loses at most the group in flight."""
-    limit = _positive_env_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
+    limit = env_positive_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
     batch: list[Job] = []
     estimate = 0
     for job in jobs:
@@ -557,17 +568,12 @@ def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
         yield batch
 
 
-def _positive_env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise InvalidInput(f"{name} must be positive, got {value}")
-    return value
+def check_environment() -> None:
+    """Validate the numeric settings processing reads, so a bad one fails before any change."""
+    from vscli.index.faiss_index import FLAT_MAX_ENV, FLAT_MAX_VECTORS
+
+    env_positive_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
+    env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS)
 
 
 def _delete_quietly(paths: Iterable[Path | None]) -> None:

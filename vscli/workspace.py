@@ -44,6 +44,22 @@ def user_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("vscli", appauthor=False))
 
 
+def env_positive_int(name: str, default: int) -> int:
+    """A positive whole number from an environment variable, or the default when it is unset."""
+    from vscli.errors import InvalidInput
+
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise InvalidInput(f"{name} must be positive, got {value}")
+    return value
+
+
 def new_id(prefix: str) -> str:
     """An OpenAI-style id: the prefix and 24 random alphanumerics (e.g. ``vs_`` or ``file-``).
 

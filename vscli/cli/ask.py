@@ -65,7 +65,8 @@ def ask(
     if min_score is not None:
         results = [r for r in results if r["score"] >= min_score]
     if not results:
-        why = f"all scores are below --min-score {min_score:g}" if min_score is not None else "the store has no completed files"
+        why = (f"all scores are below --min-score {min_score:g}" if min_score is not None
+               else "the store has no completed files")
         raise NoContext(f"no relevant passage in {store} for this question ({why}); nothing was sent to the model")
     prompt = build_prompt(question, results, settings["max_context_tokens"], system)
     if context_only:

@@ -17,7 +17,7 @@ from vscli.cli.stores import JsonOpt, StoreArg
 from vscli.errors import FilesFailed, InvalidInput, NotFound
 from vscli.extract import extract_text
 from vscli.files import FileRegistry, max_file_bytes, public
-from vscli.store import Store, list_stores, resolve_store
+from vscli.store import Store, check_environment, list_stores, resolve_store
 from vscli.workspace import os_error
 
 AttrOpt = Annotated[Optional[list[str]], typer.Option(
@@ -153,6 +153,7 @@ def upload(
     target = resolve_store(ws, store) if store else None
     if target is not None:
         target.check_queryable()
+        check_environment()
     inputs = _read_inputs(paths, recursive, filename)
     import hashlib
 
@@ -310,6 +311,7 @@ def delete_file(
                 s.remove([file_id])
         registry.delete(file_id)
     if as_json:
-        render.emit_json(render.list_page([{"id": f, "object": "file", "deleted": True} for f in dict.fromkeys(file_ids)]))
+        deleted = [{"id": f, "object": "file", "deleted": True} for f in dict.fromkeys(file_ids)]
+        render.emit_json(render.list_page(deleted))
     else:
         render.message(f"deleted {len(set(file_ids))} file(s)")

@@ -10,18 +10,18 @@ open the index memory-mapped, so opening costs no more than the pages a search t
 from __future__ import annotations
 
 import errno
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vscli.errors import CorruptData, VscliError
-from vscli.workspace import atomic_write_bytes, os_error
+from vscli.workspace import atomic_write_bytes, env_positive_int, os_error
 
 # Windows per chunk are few; fetch this many times k vectors so k distinct chunks survive de-duplication.
 OVERFETCH = 4
-FLAT_MAX_VECTORS = int(os.environ.get("VSCLI_FLAT_MAX_VECTORS", "200000"))
+FLAT_MAX_ENV = "VSCLI_FLAT_MAX_VECTORS"
+FLAT_MAX_VECTORS = 200_000
 TARGET_RECALL = 0.97  # tuned with a margin over the 0.95 promised
 RETRAIN_GROWTH = 4
 TUNE_QUERIES = 200
@@ -128,7 +128,7 @@ class FaissIndex:
         """Switch to (or retrain) an IVF index when the store has outgrown the current one."""
         ivf = self._ivf
         n = self.size
-        if ivf is None and n <= FLAT_MAX_VECTORS:
+        if ivf is None and n <= env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS):
             return
         if ivf is not None and n <= RETRAIN_GROWTH * _trained_size(ivf.nlist):
             return
