@@ -2,8 +2,8 @@
 
 Chunks are cut at token boundaries but sliced from the original text by character offsets, so a chunk's
 text is always an exact substring of the extracted text and multi-byte characters are never split.
-Where cheap, a cut is moved back to the nearest paragraph, line or sentence end inside the chunk's last
-quarter, so chunks tend to end where the text does.
+Where cheap, a cut is moved back to the nearest Markdown heading (within the chunk's second half) or
+paragraph, line or sentence end (within its last quarter), so chunks tend to end where the text does.
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ def resolved(strategy_obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_BREAKS = ("\n\n", "\n", ". ", "? ", "! ")
+# Where a cut may go, best first, as (pattern, where in it to cut, how far back it may pull the cut as a
+# share of the chunk): before a Markdown heading (up to half), after a paragraph, a line or a sentence
+# (up to a quarter).
+_BREAKS = (("\n#", 1, 0.5), ("\n\n", 2, 0.25), ("\n", 1, 0.25), (". ", 2, 0.25), ("? ", 2, 0.25), ("! ", 2, 0.25))
 
 
 def chunk_text(text: str, max_tokens: int, overlap: int) -> list[Chunk]:
@@ -113,14 +116,13 @@ def chunk_text(text: str, max_tokens: int, overlap: int) -> list[Chunk]:
 
 
 def _natural_end(text: str, starts: list[int], begin: int, end: int, max_tokens: int) -> int:
-    """Move a cut back to a paragraph/line/sentence boundary within the chunk's last quarter."""
-    floor = begin + (3 * max_tokens) // 4
-    window_start, window_end = starts[floor], starts[end]
-    segment = text[window_start:window_end]
-    for brk in _BREAKS:
-        pos = segment.rfind(brk)
+    """Move a cut back to a heading, paragraph, line or sentence boundary near the chunk's end."""
+    for pattern, offset, reach in _BREAKS:
+        floor = begin + int(max_tokens * (1 - reach))
+        window_start, window_end = starts[floor], starts[end]
+        pos = text.rfind(pattern, window_start, window_end)
         if pos >= 0:
-            cut_char = window_start + pos + len(brk)
+            cut_char = pos + offset
             for t in range(end, floor, -1):  # the last token boundary at or before the break
                 if starts[t] <= cut_char:
                     return t

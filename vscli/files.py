@@ -35,15 +35,16 @@ def max_file_bytes() -> int:
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAI `file` object, without vscli's private fields."""
-    return {k: v for k, v in obj.items() if k != "sha256"}
+    """The OpenAI `file` object, without vscli's private fields (content hash, text encoding)."""
+    return {k: v for k, v in obj.items() if k not in ("sha256", "encoding")}
 
 
 class FileRegistry:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
 
-    def add(self, data: bytes, filename: str, purpose: str = "assistants") -> tuple[dict[str, Any], bool]:
+    def add(self, data: bytes, filename: str, purpose: str = "assistants",
+            encoding: str | None = None) -> tuple[dict[str, Any], bool]:
         """Store bytes; returns the file object and whether it is new (False: same bytes and name)."""
         import hashlib
 
@@ -65,6 +66,8 @@ class FileRegistry:
                 "status": "processed",
                 "sha256": digest,
             }
+            if encoding:
+                obj["encoding"] = encoding
             try:
                 tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
             except OSError as exc:

@@ -30,12 +30,14 @@ class Job:
     size: int
     max_tokens: int
     overlap: int
+    encoding: str | None = None  # a text file's encoding, when the user named one at upload
 
 
 @dataclass
 class Prepared:
     job: Job
     chunks: list[Chunk] = field(default_factory=list)
+    pages: list[list[int]] = field(default_factory=list)  # for each chunk, the PDF pages it spans
     vectors: np.ndarray | None = None
     owners: np.ndarray | None = None  # for each vector, the position of its chunk in `chunks`
     error: dict[str, str] | None = None
@@ -50,7 +52,7 @@ def prepare(
     """Chunk and embed every job; a file that cannot be read becomes a result with an error."""
     import numpy as np
 
-    from vscli.extract import extract_text
+    from vscli.extract import extract
 
     results: list[Prepared] = []
     texts: list[str] = []
@@ -62,8 +64,11 @@ def prepare(
                 data = job.path.read_bytes()
             except OSError as exc:
                 raise VscliError(f"cannot read the uploaded file: {exc.strerror or exc}") from exc
-            text = extract_text(data, job.filename)
-            result.chunks = chunk_text(text, job.max_tokens, job.overlap)
+            extracted = extract(data, job.filename, job.encoding)
+            result.chunks = chunk_text(extracted.text, job.max_tokens, job.overlap)
+            if extracted.pages:
+                result.pages = [[n for n, start, end in extracted.pages if start < c.end and end > c.start]
+                                for c in result.chunks]
         except VscliError as exc:
             result.error = {"code": "invalid_file", "message": exc.message}
         for pos, chunk in enumerate(result.chunks):

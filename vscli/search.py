@@ -13,6 +13,11 @@ def check_k(k: int) -> None:
         raise InvalidInput(f"-k must be between 1 and {MAX_RESULTS} (OpenAI's max_num_results), got {k}")
 
 
+def page_label(pages: list[int]) -> str:
+    """How a PDF result says where it is: "page 3" or "pages 3-4"."""
+    return f"page {pages[0]}" if len(pages) == 1 else f"pages {pages[0]}-{pages[-1]}"
+
+
 def page(query: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "object": "vector_store.search_results.page",

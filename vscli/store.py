@@ -325,6 +325,7 @@ class Store:
                     size=int(obj["bytes"]),
                     max_tokens=static["max_chunk_size_tokens"],
                     overlap=static["chunk_overlap_tokens"],
+                    encoding=obj.get("encoding"),
                 )
             )
         return jobs
@@ -398,8 +399,9 @@ class Store:
                     {
                         "file_id": entry["id"],
                         "chunks": [
-                            {"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens}
-                            for c in result.chunks
+                            {"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens,
+                             **({"pages": result.pages[i]} if result.pages else {})}
+                            for i, c in enumerate(result.chunks)
                         ],
                     },
                 )
@@ -522,15 +524,16 @@ class Store:
             if serial not in manifests:
                 manifests[serial] = read_json(self._chunks_path(serial))
             chunk = manifests[serial]["chunks"][position]
-            results.append(
-                {
-                    "file_id": entry["id"],
-                    "filename": registry.get(entry["id"])["filename"],
-                    "score": round(float(score), 6),
-                    "attributes": entry["attributes"],
-                    "content": [{"type": "text", "text": chunk["text"]}],
-                }
-            )
+            item = {
+                "file_id": entry["id"],
+                "filename": registry.get(entry["id"])["filename"],
+                "score": round(float(score), 6),
+                "attributes": entry["attributes"],
+                "content": [{"type": "text", "text": chunk["text"]}],
+            }
+            if chunk.get("pages"):
+                item["pages"] = chunk["pages"]  # PDF only: the pages the chunk came from
+            results.append(item)
         return results
 
     def delete(self) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from vscli.cli import render
 from vscli.cli.app import app, workspace
+from vscli.search import page_label
 from vscli.cli.stores import JsonOpt, StoreArg
 
 
@@ -84,7 +85,9 @@ def ask(
         render.emit_line(answer.text.rstrip("\n"))
     render.emit_line("\nSources:")
     for number, source in enumerate(prompt.sources, 1):
-        render.emit_line(f"  [{number}] {source['filename']}  {source['file_id']}  score {source['score']:.4f}")
+        where = f" ({page_label(source['pages'])})" if source.get("pages") else ""
+        render.emit_line(f"  [{number}] {source['filename']}{where}  {source['file_id']}  "
+                         f"score {source['score']:.4f}")
 
 
 def _write_delta(text: str) -> None:

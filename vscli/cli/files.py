@@ -43,7 +43,8 @@ class Input:
             raise os_error("read", self.path, exc) from exc
 
 
-def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str]) -> list[Input]:
+def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str],
+                 encoding: Optional[str] = None) -> list[Input]:
     """Read and validate every input before anything is stored: all are good, or nothing changes."""
     limit = max_file_bytes()
     sources: list[tuple[str, Optional[Path]]] = []
@@ -79,7 +80,7 @@ def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str]) -> 
         data = item.read()  # read to validate, then let go: inputs are read again one at a time
         if len(data) > limit:
             raise InvalidInput(f"{name}: {len(data)} bytes is over the limit of {limit} bytes")
-        extract_text(data, str(path) if path else name)
+        extract_text(data, str(path) if path else name, encoding)
         inputs.append(item)
     return inputs
 
@@ -138,6 +139,8 @@ def upload(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Upload the files in directories.")] = False,
     filename: Annotated[Optional[str], typer.Option(
         "--filename", help="Name for a single upload (default for -: stdin.txt).")] = None,
+    encoding: Annotated[Optional[str], typer.Option(
+        "--encoding", help="Read text files in this encoding (e.g. latin-1) instead of UTF-8/UTF-16.")] = None,
     no_wait: NoWaitOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -154,7 +157,14 @@ def upload(
     if target is not None:
         target.check_queryable()
         check_environment()
-    inputs = _read_inputs(paths, recursive, filename)
+    if encoding:
+        import codecs
+
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise InvalidInput(f"unknown encoding {encoding!r}") from None
+    inputs = _read_inputs(paths, recursive, filename, encoding)
     import hashlib
 
     registry = FileRegistry(ws)
@@ -166,7 +176,7 @@ def upload(
         if existing:
             ids.append(existing)
             continue
-        obj, _ = registry.add(data, item.name)
+        obj, _ = registry.add(data, item.name, encoding=encoding)
         ids.append(obj["id"])
     if not as_json:
         for file_id in ids:
@@ -265,12 +275,21 @@ def rm(
 @app.command()
 def cat(
     file_id: Annotated[str, typer.Argument(metavar="FILE_ID", help="An uploaded file id.")],
+    text: Annotated[bool, typer.Option("--text", help="Print the extracted text (chunk offsets refer to it).")]
+    = False,
 ) -> None:
-    """Write an uploaded file's bytes to stdout, unchanged.
+    """Write an uploaded file's bytes to stdout, unchanged (--text: the text vscli extracted from it).
 
     Example: vscli cat file-abc123 > copy.md
     """
-    data = FileRegistry(workspace()).read(file_id)
+    registry = FileRegistry(workspace())
+    data = registry.read(file_id)
+    if text:
+        from vscli.extract import extract_text
+
+        obj = registry.get(file_id)
+        render.emit_line(extract_text(data, obj["filename"], obj.get("encoding")))
+        return
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
@@ -315,3 +334,55 @@ def delete_file(
         render.emit_json(render.list_page(deleted))
     else:
         render.message(f"deleted {len(set(file_ids))} file(s)")
+
+
+@app.command()
+def sync(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="The folder to mirror into the store.")],
+    store: Annotated[str, typer.Option("--store", "-s", metavar="STORE", help="The store to keep in step.")],
+    glob: Annotated[Optional[list[str]], typer.Option(
+        "--glob", metavar="PATTERN", help="Only files matching (repeatable), e.g. '*.md' or 'docs/**'.")] = None,
+    delete: Annotated[bool, typer.Option(
+        "--delete/--no-delete", help="Remove files deleted from DIR from the store (default: yes).")] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep a store in step with a folder: add new files, re-process changed ones, remove deleted ones.
+
+    Unchanged and renamed files are not embedded again. Each file's path relative to DIR is kept in its
+    `path` attribute. Exits 4 if any file failed. Safe to run repeatedly (cron, CI).
+    Example: vscli sync ./docs --store docs --glob '*.md' --glob '*.pdf'
+    """
+    from vscli import sync as syncing
+
+    target = resolve_store(workspace(), store)
+    target.check_queryable()
+    check_environment()
+    plan = syncing.plan(target, directory, glob or [], delete)
+    if dry_run:
+        outcome = syncing.Outcome(plan, plan.failed, 0)
+    else:
+        todo = len(plan.added) + len(plan.updated) + len(plan.retried)
+        with ingest_progress(todo, quiet) as hook:
+            outcome = syncing.apply(target, plan, progress=hook)
+    summary = outcome.as_dict(dry_run)
+    if as_json:
+        render.emit_json(summary)
+    else:
+        prefix = "dry run, nothing changed: would have " if dry_run else ""
+        for key, label in (("added", "add"), ("updated", "update"), ("removed", "remove"), ("retried", "retry")):
+            for path in summary[key]:
+                render.emit_line(f"{label}\t{path}")
+        for move in summary["renamed"]:
+            render.emit_line(f"rename\t{move['from']} -> {move['to']}")
+        for item in summary["skipped"]:
+            render.message(f"skipped {item['path']}: {item['reason']}")
+        for item in summary["failed"]:
+            render.message(f"failed: {item['path']}: {item['error']}")
+        counts = {k: len(summary[k]) for k in ("added", "updated", "renamed", "removed")}
+        render.emit_line(f"{prefix}added {counts['added']}, updated {counts['updated']}, renamed {counts['renamed']}, "
+                         f"removed {counts['removed']}, unchanged {summary['unchanged']}, "
+                         f"failed {len(summary['failed'])}")
+    if summary["failed"]:
+        raise FilesFailed(f"{len(summary['failed'])} file(s) failed to sync")

@@ -11,7 +11,7 @@ import typer
 from vscli.cli import render
 from vscli.cli.app import app, workspace
 from vscli.cli.stores import JsonOpt, StoreArg
-from vscli.search import check_k, search_many
+from vscli.search import check_k, page_label, search_many
 from vscli.store import resolve_store
 
 
@@ -43,7 +43,8 @@ def query(
         render.message("no results (the store has no completed files)")
         return
     for rank, item in enumerate(page["data"], 1):
-        render.emit_line(f"{rank}. {item['filename']}  {item['file_id']}  score {item['score']:.4f}")
+        where = f" ({page_label(item['pages'])})" if item.get("pages") else ""
+        render.emit_line(f"{rank}. {item['filename']}{where}  {item['file_id']}  score {item['score']:.4f}")
         body = re.sub(r"\n{3,}", "\n\n", item["content"][0]["text"].strip())
         render.emit_line(textwrap.indent(body, "   "))
         render.emit_line("")
