@@ -69,7 +69,7 @@ def test_bad_input_is_one_clean_error_and_changes_nothing(
 
 
 @pytest.mark.parametrize("name,content,fragment", [
-    ("binary.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01", "binary file"),
+    ("binary.dat", b"\x00\x01\x02\x03 some unknown binary format \x00\xff", "binary file"),
     ("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1"), "not valid UTF-8"),
     ("empty.txt", b"", "file is empty"),
     ("blank.txt", b"  \n\n\t ", "no text"),

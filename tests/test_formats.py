@@ -182,6 +182,7 @@ def _zip() -> bytes:
 @pytest.mark.parametrize("name,data,kind", [
     ("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image"),
     ("photo.dat", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image"),
+    ("picture.bin", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image"),  # the bytes win over the name
     ("bundle.zip", _zip(), "zip archive"),
     ("tool", b"\x7fELF\x02\x01\x01" + b"\x00" * 64, "executable"),
     ("setup.exe", b"MZ\x90\x00" + b"\x00" * 64, "executable"),

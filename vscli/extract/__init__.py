@@ -54,7 +54,8 @@ def detect(data: bytes, filename: str) -> str:
         if ext == "docx" or b"word/document.xml" in data[:65536] or _zip_has(data, "word/document.xml"):
             return "docx"
         raise UnsupportedType(f"unsupported file type: {filename} (a zip archive); vscli reads {SUPPORTED}")
-    kind = _UNSUPPORTED_EXTENSIONS.get(ext) or next((k for magic, k in _MAGIC if data.startswith(magic)), None)
+    # What the bytes say wins over what the name says.
+    kind = next((k for magic, k in _MAGIC if data.startswith(magic)), None) or _UNSUPPORTED_EXTENSIONS.get(ext)
     if kind:
         raise UnsupportedType(f"unsupported file type: {filename} ({kind}); vscli reads {SUPPORTED}")
     if ext in ("html", "htm", "xhtml"):
