@@ -144,10 +144,11 @@ class Store:
         else:
             status = "completed"
         public = {k: v for k, v in config.items() if k != "vscli"}
+        usage = sum(e["usage_bytes"] for e in entries if e["status"] == "completed")
         public.update(
             {
-                "bytes": sum(e["usage_bytes"] for e in entries if e["status"] == "completed"),
-                "usage_bytes": sum(e["usage_bytes"] for e in entries if e["status"] == "completed"),
+                "bytes": usage,  # OpenAI's older name for usage_bytes; both are sent
+                "usage_bytes": usage,
                 "file_counts": counts,
                 "status": status,
                 "expires_at": self.expires_at(config),

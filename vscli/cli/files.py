@@ -108,15 +108,19 @@ def _settle(store: Store, file_ids: list[str], no_wait: bool) -> None:
         store.wait_for(file_ids)
 
 
+def _entries(store: Store, file_ids: list[str]) -> list[dict]:
+    """The store's entries for these files, in the order given, from one read of its manifest."""
+    by_id = {e["id"]: e for e in store.files(reap=False)}
+    return [by_id[f] for f in dict.fromkeys(file_ids)]
+
+
 def _report(store: Store, file_ids: list[str], quiet: bool) -> list[dict]:
     """The store's entries for these files; failures are reported and make the command fail."""
-    entries = [store.file(f) for f in dict.fromkeys(file_ids)]
+    entries = _entries(store, file_ids)
     failed = [e for e in entries if e["status"] == "failed"]
-    names = {}
     registry = FileRegistry(store.ws)
     for e in failed:
-        names[e["id"]] = registry.get(e["id"])["filename"]
-        render.message(f"failed: {e['id']} ({names[e['id']]}): {e['last_error']['message']}")
+        render.message(f"failed: {e['id']} ({registry.get(e['id'])['filename']}): {e['last_error']['message']}")
     done = sum(e["status"] == "completed" for e in entries)
     if not quiet and not failed:
         render.message(f"{done} file(s) completed in {store.config()['name']} ({store.id})")
@@ -214,7 +218,7 @@ def attach(
     todo = target.attach(file_ids, parse_attributes(attr), worker=me)
     _process(target, todo, no_wait, quiet)
     _settle(target, file_ids, no_wait)
-    entries = [target.file(f) for f in dict.fromkeys(file_ids)] if no_wait else _report(target, file_ids, quiet)
+    entries = _entries(target, file_ids) if no_wait else _report(target, file_ids, quiet)
     if as_json:
         render.emit_json(render.list_page(entries))
     _fail_if_any(entries)

@@ -99,10 +99,12 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
         return
     counts = obj["file_counts"]
     settings = s.settings()
+    from vscli.chunking import resolved
+
     strategy = settings["chunking_strategy"]
-    chunking = "auto (200 tokens, 50 overlap)" if strategy["type"] == "auto" else (
-        f"static ({strategy['static']['max_chunk_size_tokens']} tokens, "
-        f"{strategy['static']['chunk_overlap_tokens']} overlap)")
+    static = resolved(strategy)["static"]
+    chunking = (f"{strategy['type']} ({static['max_chunk_size_tokens']} tokens, "
+                f"{static['chunk_overlap_tokens']} overlap)")
     rows = [
         ("id", obj["id"]),
         ("name", obj["name"]),
