@@ -155,7 +155,7 @@ def test_unreachable_endpoint(cli, docs) -> None:
 
 
 def test_no_relevant_passage_sends_nothing(cli, docs, server) -> None:
-    result = ask(cli, server, "--min-score", "0.99")
+    result = ask(cli, server, "--mode", "vector", "--min-score", "0.99")
     assert_clean_error(result, ExitCode.NO_CONTEXT, "below --min-score 0.99")
     assert cli("create", "empty").exit_code == 0
     result = cli("ask", "empty", QUESTION, "--base-url", server.base_url)

@@ -82,29 +82,31 @@ def test_parallel_uploads_to_one_store(tmp_path: Path, home: Path) -> None:
 
 
 def test_queries_during_an_ingest_see_whole_states(tmp_path: Path, home: Path) -> None:
-    from vscli.embedding import load_embedder
+    from vscli.search import MODES, Searcher
     from vscli.store import resolve_store
     from vscli.workspace import Workspace
 
     corpus = write_corpus(tmp_path / "corpus", 40)
     assert run_vscli("create", "docs", home=home).returncode == 0
     store = resolve_store(Workspace(home), "docs")
-    embedder = load_embedder(store.model())
-    vector = embedder.embed_query("an animal seen at dawn near the water")
+    query = "an animal seen at dawn near the water"
+    searchers = {mode: Searcher(store, mode) for mode in MODES}
     contents = {p.name: p.read_text() for p in corpus}
     ingest = popen_vscli("upload", str(tmp_path / "corpus"), "-r", "--store", "docs", "--quiet", home=home,
                          env={"VSCLI_BATCH_CHUNKS": "4"})
-    seen_sizes = set()
+    seen_sizes: dict[str, set[int]] = {mode: set() for mode in MODES}
     searches = 0
     while ingest.poll() is None:
-        results = store.search(vector, 50)
+        for mode, searcher in searchers.items():  # the vector and the keyword index, alone and fused
+            results = searcher.results(query, 50)
+            seen_sizes[mode].add(len(results))
+            for r in results:  # every hit is a real chunk of the file it names
+                assert r["content"][0]["text"] in contents[r["filename"]]
         searches += 1
-        seen_sizes.add(len(results))
-        for r in results:  # every hit is a real chunk of the file it names
-            assert r["content"][0]["text"] in contents[r["filename"]]
     assert ingest.returncode == 0, ingest.stderr.read()
-    assert searches > 5 and len(seen_sizes) > 2, (searches, seen_sizes)  # we really read mid-ingest
-    assert len(store.search(vector, 50)) == 40
+    assert searches > 5 and all(len(sizes) > 2 for sizes in seen_sizes.values()), (searches, seen_sizes)
+    assert len(searchers["vector"].results(query, 50)) == 40 == len(searchers["hybrid"].results(query, 50))
+    assert 0 < len(searchers["keyword"].results(query, 50)) <= 40
 
 
 def _completed_on_disk(home: Path) -> int:
@@ -196,6 +198,8 @@ def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
         mount --bind "$VSCLI_HOME" "$VSCLI_HOME" && mount -o remount,bind,ro "$VSCLI_HOME" || exit 99
         run() {{ name=$1; shift; "$PYTHON" -m vscli "$@" > {out}/$name.out 2> {out}/$name.err; echo $? > {out}/$name.rc; }}
         run query query docs "what is data mining?" --json
+        run keyword query docs "data mining" --mode keyword --json
+        run vector query docs "data mining" --mode vector --json
         run status status docs --json
         run ls ls
         run cat cat {file_id}
@@ -210,9 +214,10 @@ def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
     def rc(name: str) -> int:
         return int((out / f"{name}.rc").read_text())
 
-    for reader in ("query", "status", "ls", "cat", "files"):
+    for reader in ("query", "keyword", "vector", "status", "ls", "cat", "files"):
         assert rc(reader) == 0, (reader, (out / f"{reader}.err").read_text())
-    assert json.loads((out / "query.out").read_text())["data"][0]["file_id"] == file_id
+    for query in ("query", "keyword", "vector"):  # hybrid (the default), and each index alone
+        assert json.loads((out / f"{query}.out").read_text())["data"][0]["file_id"] == file_id
     for writer in ("create", "upload", "rm", "delete"):
         err = (out / f"{writer}.err").read_text()
         assert rc(writer) != 0 and err.startswith("Error: ") and "read-only file system" in err.lower(), (writer, err)

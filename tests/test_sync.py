@@ -109,21 +109,21 @@ def test_failures_and_skipped_files(cli, folder: Path) -> None:
 
 def test_sync_while_querying(cli, folder: Path, home: Path) -> None:
     """A sync in another process while this one queries: every query answers, from a whole state."""
-    from vscli.embedding import load_query_encoder
+    from vscli.search import Searcher
     from vscli.store import resolve_store
     from vscli.workspace import Workspace
 
     assert cli("create", "docs").exit_code == 0
     store = resolve_store(Workspace(home), "docs")
-    vector = load_query_encoder(store.model()).embed_query("patterns in data")
+    searcher = Searcher(store, "hybrid")
     proc = subprocess.Popen([sys.executable, "-m", "vscli", "sync", str(folder), "--store", "docs", "--quiet"],
                             env={**os.environ, "VSCLI_HOME": str(home), "VSCLI_BATCH_CHUNKS": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     texts = {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*") if p.is_file()}
     searches = 0
     while proc.poll() is None:
-        for r in store.search(vector, 10):
+        for r in searcher.results("patterns in data", 10):
             assert r["content"][0]["text"] in texts[r["attributes"]["path"]]
         searches += 1
     assert proc.returncode == 0, proc.stderr.read()
-    assert searches > 3 and len(store.search(vector, 50)) >= 7
+    assert searches > 3 and len(searcher.results("patterns in data", 50)) >= 7

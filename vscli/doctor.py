@@ -8,6 +8,8 @@ What is checked, and what a repair does:
 - a completed file whose upload, chunk manifest or vectors are missing or do not match its counts ->
   its vectors are removed and it is marked failed;
 - vectors in the index that belong to no completed file -> removed;
+- the keyword (BM25) index is missing, unreadable, or out of step with the completed files -> rebuilt
+  from the chunk manifests;
 - leftovers of interrupted writes (old index generations, unreferenced chunk manifests, temp files) ->
   deleted.
 
@@ -127,10 +129,17 @@ def check(store: Store, repair: bool = False) -> Report:
                                     + ", ".join(sorted(p.name for p in leftovers)[:5])
                                     + (" ..." if len(leftovers) > 5 else ""), "delete them", damage=False))
 
+        keyword_problem, keyword_damage = _keyword_problem(store, files, live_serials)
+        if keyword_problem:
+            findings.append(Finding(f"keyword index: {keyword_problem}", "rebuild it from the chunk manifests",
+                                    damage=keyword_damage))
+
         if repair and findings:
             garbage: list[Path | None] = list(leftovers)
             if index_changed:
                 garbage.append(store._save_index(state, index, generation))
+            if keyword_problem or index_changed:
+                store.rebuild_keyword_index(state)
             store._write_state(state)
             _delete_quietly(garbage)
     return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),
@@ -156,3 +165,26 @@ def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
     if found != entry["vscli"]["vectors"]:
         return f"the index holds {found} of its vectors, the store expects {entry['vscli']['vectors']}"
     return None
+
+
+def _keyword_problem(store: Store, files: dict[str, Any], live_serials: set[int]) -> tuple[str | None, bool]:
+    """Why the keyword index does not hold exactly the chunks of the completed files (or None), and
+    whether that hurts: chunks of files the store no longer has are never returned, so they do not."""
+    from vscli.index.keyword import KeywordIndex
+
+    keyword = KeywordIndex(store.dir / "keyword")
+    if not keyword.exists():
+        return ("missing", True) if live_serials else (None, False)
+    expected = {e["vscli"]["serial"]: e["vscli"]["chunks"] for e in files.values()
+                if e["vscli"].get("serial") in live_serials}
+    try:
+        for serial, chunks in expected.items():
+            found = keyword.count(serial)
+            if found != chunks:
+                return f"holds {found} chunks of serial {serial}, the store has {chunks}", True
+        extra = keyword.size - sum(expected.values())
+    except (VscliError, FileNotFoundError) as exc:
+        return f"unreadable ({exc})", True
+    if extra:
+        return f"holds {extra} chunk(s) of files no longer in the store (left by an interrupted write)", False
+    return None, False

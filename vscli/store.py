@@ -25,7 +25,9 @@ from vscli.files import FileRegistry
 from vscli.workspace import Workspace, env_positive_int, locked, new_id, os_error, read_json, write_json
 
 if TYPE_CHECKING:
+    from vscli.index.keyword import KeywordIndex, KeywordWriter
     from vscli.ingest import Job, Prepared
+    from vscli.reader import Snapshot
 
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
@@ -376,46 +378,57 @@ class Store:
             generation = int(state.get("generation", 0))
             dim = self.config()["vscli"]["dimension"]
             index = None
+            keyword: KeywordWriter | None = None
             garbage: list[Path] = []
-            for result in results:
-                entry = state["files"].get(result.job.file_id)
-                if entry is None or entry["vscli"].get("attempt") != result.job.attempt:
-                    continue  # removed or re-attached while we worked: drop this result
-                if result.error:
-                    if entry["status"] != "in_progress":
-                        continue  # already committed: an error for the rest of its batch does not apply
-                    entry["status"] = "failed"
-                    entry["last_error"] = result.error
-                    continue
-                if index is None:
-                    index = self._load_index(generation, dim)
-                old_serial = entry["vscli"].get("serial")
-                if old_serial is not None:
-                    index.remove_range(*vindex.file_id_range(old_serial))
-                    garbage.append(self._chunks_path(old_serial))
-                serial = int(state.get("next_serial", 1))
-                state["next_serial"] = serial + 1
-                write_json(
-                    self._chunks_path(serial),
-                    {
-                        "file_id": entry["id"],
-                        "chunks": [
-                            {"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens,
-                             **({"pages": result.pages[i]} if result.pages else {})}
-                            for i, c in enumerate(result.chunks)
-                        ],
-                    },
-                )
-                ids = [vindex.chunk_id(serial, int(pos)) for pos in result.owners.tolist()]
-                index.add(result.vectors, _as_ids(ids))
-                entry["status"] = "completed"
-                entry["last_error"] = None
-                entry["usage_bytes"] = result.job.size
-                entry["vscli"].update(
-                    {"serial": serial, "chunks": len(result.chunks), "vectors": len(ids), "worker": None}
-                )
-            if index is not None:
-                garbage.append(self._save_index(state, index, generation))
+            try:
+                for result in results:
+                    entry = state["files"].get(result.job.file_id)
+                    if entry is None or entry["vscli"].get("attempt") != result.job.attempt:
+                        continue  # removed or re-attached while we worked: drop this result
+                    if result.error:
+                        if entry["status"] != "in_progress":
+                            continue  # already committed: an error for the rest of its batch does not apply
+                        entry["status"] = "failed"
+                        entry["last_error"] = result.error
+                        continue
+                    if index is None:
+                        index = self._load_index(generation, dim)
+                        keyword = self._keyword_writer(state)
+                    old_serial = entry["vscli"].get("serial")
+                    if old_serial is not None:
+                        index.remove_range(*vindex.file_id_range(old_serial))
+                        keyword.delete([old_serial])
+                        garbage.append(self._chunks_path(old_serial))
+                    serial = int(state.get("next_serial", 1))
+                    state["next_serial"] = serial + 1
+                    write_json(
+                        self._chunks_path(serial),
+                        {
+                            "file_id": entry["id"],
+                            "chunks": [
+                                {"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens,
+                                 **({"pages": result.pages[i]} if result.pages else {})}
+                                for i, c in enumerate(result.chunks)
+                            ],
+                        },
+                    )
+                    ids = [vindex.chunk_id(serial, int(pos)) for pos in result.owners.tolist()]
+                    index.add(result.vectors, _as_ids(ids))
+                    keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(result.chunks))],
+                                    [c.text for c in result.chunks])
+                    entry["status"] = "completed"
+                    entry["last_error"] = None
+                    entry["usage_bytes"] = result.job.size
+                    entry["vscli"].update(
+                        {"serial": serial, "chunks": len(result.chunks), "vectors": len(ids), "worker": None}
+                    )
+                if index is not None:
+                    garbage.append(self._save_index(state, index, generation))
+                    keyword.commit()  # before files.json: a file the manifest calls completed is searchable
+            except BaseException:
+                if keyword is not None:
+                    keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
+                raise
             self._write_state(state)
         _delete_quietly(garbage)
 
@@ -453,6 +466,8 @@ class Store:
                     index.remove_range(*vindex.file_id_range(serial))
                 garbage.append(self._save_index(state, index, generation))
             self._write_state(state)
+            if serials:
+                self._forget_keywords(serials)
         _delete_quietly(garbage)
         return list(dict.fromkeys(file_ids))
 
@@ -492,50 +507,72 @@ class Store:
             )
         return config
 
-    def search(self, query_vector: Any, k: int) -> list[dict[str, Any]]:
-        """The top-k chunks for a query vector, as OpenAI search result items, best first."""
-        for attempt in range(READ_RETRIES):
-            try:
-                return self._search_once(query_vector, k)
-            except FileNotFoundError as exc:
-                if attempt == READ_RETRIES - 1:  # not a race with a commit: the file is gone
-                    raise CorruptData(f"store {self.id} is missing {exc.filename or exc}; "
-                                      f"`vscli doctor {self.id} --repair` recovers what it can") from exc
-                time.sleep(0.05)  # a commit replaced what we were reading: read the new state
-        return []
+    def snapshot(self, previous: Snapshot | None = None) -> Snapshot:
+        """A read-only view of the store as of now (``previous`` again when nothing has changed)."""
+        from vscli.reader import Snapshot
 
-    def _search_once(self, query_vector: Any, k: int) -> list[dict[str, Any]]:
-        state = self._state()
-        generation = int(state.get("generation", 0))
-        if not generation:
-            return []
-        dim = self.config()["vscli"]["dimension"]
-        hits = vindex.open_index(self._index_path(generation), dim, read_only=True).search(query_vector, k)
-        by_serial = {
-            e["vscli"]["serial"]: e for e in state["files"].values() if e["vscli"].get("serial") is not None
-        }
-        registry = FileRegistry(self.ws)
-        manifests: dict[int, dict[str, Any]] = {}
-        results = []
-        for cid, score in hits:
-            serial, position = vindex.split_chunk_id(cid)
-            entry = by_serial.get(serial)
-            if entry is None:
+        if previous is not None and previous.current():
+            return previous
+        return Snapshot(self)
+
+    # ---- the keyword index ----------------------------------------------------------------------------
+
+    def keyword_index(self) -> KeywordIndex:
+        """The store's BM25 index; built from the chunk manifests first if the store has none yet
+        (stores made before vscli had one, or after `doctor --repair` threw a damaged one away)."""
+        from vscli.index.keyword import KeywordIndex
+
+        keyword = KeywordIndex(self.dir / "keyword")
+        if not keyword.exists():
+            try:
+                with locked(self._lock):
+                    if not keyword.exists():
+                        self.rebuild_keyword_index(self._state())
+            except OSError as exc:
+                raise VscliError(f"store {self.id} has no keyword index yet and it cannot be built here "
+                                 f"({os_error('write', keyword.path, exc).message})") from exc
+        return keyword
+
+    def _keyword_writer(self, state: dict[str, Any]) -> KeywordWriter:
+        from vscli.index.keyword import KeywordIndex
+
+        keyword = KeywordIndex(self.dir / "keyword")
+        if not keyword.exists():
+            self.rebuild_keyword_index(state)
+        return keyword.writer()
+
+    def rebuild_keyword_index(self, state: dict[str, Any]) -> int:
+        """Index every completed file's chunks from its manifest (the caller holds the lock)."""
+        from vscli.index.keyword import KeywordIndex
+
+        keyword = KeywordIndex(self.dir / "keyword")
+        keyword.reset()
+        writer = keyword.writer()
+        count = 0
+        for entry in state["files"].values():
+            serial = entry["vscli"].get("serial")
+            if entry["status"] != "completed" or serial is None:
                 continue
-            if serial not in manifests:
-                manifests[serial] = read_json(self._chunks_path(serial))
-            chunk = manifests[serial]["chunks"][position]
-            item = {
-                "file_id": entry["id"],
-                "filename": registry.get(entry["id"])["filename"],
-                "score": round(float(score), 6),
-                "attributes": entry["attributes"],
-                "content": [{"type": "text", "text": chunk["text"]}],
-            }
-            if chunk.get("pages"):
-                item["pages"] = chunk["pages"]  # PDF only: the pages the chunk came from
-            results.append(item)
-        return results
+            chunks = read_json(self._chunks_path(serial))["chunks"]
+            writer.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(chunks))],
+                           [c["text"] for c in chunks])
+            count += len(chunks)
+        writer.commit()
+        return count
+
+    def _forget_keywords(self, serials: list[int]) -> None:
+        """Drop removed files from the keyword index; best effort, as queries never return them anyway."""
+        from vscli.index.keyword import KeywordIndex
+
+        keyword = KeywordIndex(self.dir / "keyword")
+        if not keyword.exists():
+            return
+        try:
+            writer = keyword.writer()
+            writer.delete(serials)
+            writer.commit()
+        except VscliError:
+            pass  # `doctor --repair` purges what is left
 
     def delete(self) -> None:
         """Delete the store: its manifests, chunks and index. Uploaded files stay in the workspace."""

@@ -9,7 +9,8 @@ import typer
 
 from vscli.cli import render
 from vscli.cli.app import app, workspace
-from vscli.search import page_label
+from vscli.cli.query import FilterOpt, ModeOpt, WhereOpt, search_filter
+from vscli.search import DEFAULT_MODE, check_mode, page_label
 from vscli.cli.stores import JsonOpt, StoreArg
 
 
@@ -20,7 +21,10 @@ def ask(
     k: Annotated[Optional[int], typer.Option("-k", "--max-results",
                                              help="Passages to retrieve (default: config top_k, 5).")] = None,
     min_score: Annotated[Optional[float], typer.Option(
-        "--min-score", help="Drop passages scoring below this (cosine similarity).")] = None,
+        "--min-score", help="Drop passages scoring below this (the score's scale depends on --mode).")] = None,
+    mode: ModeOpt = DEFAULT_MODE,
+    filter_json: FilterOpt = None,
+    where: WhereOpt = None,
     base_url: Annotated[Optional[str], typer.Option(
         "--base-url", help="Chat-completions endpoint (env VSCLI_BASE_URL, OPENAI_BASE_URL).")] = None,
     api_key: Annotated[Optional[str], typer.Option(
@@ -61,13 +65,19 @@ def ask(
     settings = config.resolve(flags)
     if not question.strip():
         raise InvalidInput("the question must not be empty")
+    check_mode(mode)
+    flt = search_filter(filter_json, where)
     s = resolve_store(workspace(), store)
-    results = search(s, question, min(settings["top_k"], 50))["data"]
-    if min_score is not None:
-        results = [r for r in results if r["score"] >= min_score]
+    results = search(s, question, min(settings["top_k"], 50), mode=mode, filters=flt, min_score=min_score)["data"]
     if not results:
-        why = (f"all scores are below --min-score {min_score:g}" if min_score is not None
-               else "the store has no completed files")
+        if min_score is not None:
+            why = f"all scores are below --min-score {min_score:g}"
+        elif flt:
+            why = "no completed file matches the filter"
+        elif mode == "keyword":
+            why = "no passage contains a word of the question"
+        else:
+            why = "the store has no completed files"
         raise NoContext(f"no relevant passage in {store} for this question ({why}); nothing was sent to the model")
     prompt = build_prompt(question, results, settings["max_context_tokens"], system)
     if context_only:

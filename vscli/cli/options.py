@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from vscli.errors import InvalidInput
+
+_WHERE = re.compile(r"^\s*([^=!<>\s][^=!<>]*?)\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$", re.S)
+_WHERE_OPS = {"=": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 
 
 def split_pair(raw: str, option: str) -> tuple[str, str]:
@@ -51,3 +55,16 @@ def _attribute_value(value: str) -> Any:
     except ValueError:
         return value
     return number if number == number and abs(number) != float("inf") else value
+
+
+def parse_where(clauses: list[str] | None) -> list[dict[str, Any]]:
+    """`--where KEY=VALUE` clauses (also != > >= < <=) -> comparison filters; values typed as `--attr`
+    types them, so `--where year>=2020` compares numbers when `--attr year=2021` stored one."""
+    filters = []
+    for clause in clauses or []:
+        match = _WHERE.match(clause)
+        if not match:
+            raise InvalidInput(f"--where expects KEY OP VALUE with OP one of = != > >= < <=, got {clause!r}")
+        key, op, value = match.groups()
+        filters.append({"type": _WHERE_OPS[op], "key": key, "value": _attribute_value(value)})
+    return filters

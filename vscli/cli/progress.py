@@ -39,3 +39,25 @@ def ingest_progress(total_files: int, quiet: bool = False) -> Iterator[Hook]:
                 bar.update(task, **counts)
 
         yield hook
+
+
+@contextmanager
+def count_progress(total: int, description: str, unit: str, quiet: bool = False) -> Iterator[Callable[[], None]]:
+    """Yields a callable that advances a bar of ``total`` items by one (nothing when piped or quiet)."""
+    if quiet or not sys.stderr.isatty() or total == 0:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task, 1)

@@ -1,18 +1,38 @@
-"""The query command: ranked chunks for a natural-language query (or one query per stdin line)."""
+"""The query command: ranked chunks for a natural-language query (or one query per stdin line), and the
+search options `ask` shares with it."""
 
 
 import re
 import sys
 import textwrap
-from typing import Annotated
+from typing import Annotated, Any, Optional
 
 import typer
 
 from vscli.cli import render
 from vscli.cli.app import app, workspace
+from vscli.cli.options import parse_where
 from vscli.cli.stores import JsonOpt, StoreArg
-from vscli.search import check_k, page_label, search_many
+from vscli.search import DEFAULT_MODE, check_k, check_mode, page_label, search_many
 from vscli.store import resolve_store
+
+ModeOpt = Annotated[str, typer.Option(
+    "--mode", envvar="VSCLI_SEARCH_MODE", metavar="hybrid|vector|keyword",
+    help="Ranking: hybrid (default; fuses both), vector (embeddings) or keyword (BM25).")]
+FilterOpt = Annotated[Optional[str], typer.Option(
+    "--filter", metavar="JSON", help='Attribute filter in OpenAI\'s grammar, e.g. '
+    '\'{"type":"eq","key":"author","value":"Jane"}\'.')]
+WhereOpt = Annotated[Optional[list[str]], typer.Option(
+    "--where", metavar="KEY<op>VALUE", help="Attribute condition with = != > >= < <= (repeatable; all must "
+    "hold), e.g. --where year>=2020.")]
+
+
+def search_filter(filter_json: Optional[str], where: Optional[list[str]]) -> Optional[dict[str, Any]]:
+    """--filter and --where together: every condition must hold."""
+    from vscli import filters
+
+    parsed = filters.parse_filter(filter_json) if filter_json is not None else None
+    return filters.combine(parsed, *parse_where(where))
 
 
 @app.command()
@@ -21,30 +41,41 @@ def query(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The query, or - to read one query per line "
                                         "from stdin and print one JSON page per line (NDJSON).")],
     k: Annotated[int, typer.Option("-k", "--max-results", help="How many chunks to return (1-50).")] = 10,
+    mode: ModeOpt = DEFAULT_MODE,
+    filter_json: FilterOpt = None,
+    where: WhereOpt = None,
+    min_score: Annotated[Optional[float], typer.Option(
+        "--min-score", help="Drop results scoring below this (the score's scale depends on --mode).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search a store: the best-matching chunks, best first (score: cosine similarity, higher is better).
+    """Search a store: the best-matching chunks, best first.
 
-    Example: vscli query docs "what is data mining?" -k 5
+    Scores: hybrid 0-1 (rank fusion; 1 = first in both rankings), vector cosine similarity (-1 to 1),
+    keyword BM25 (0 and up). Filters pick files before the top k are cut.
+    Example: vscli query docs "what is data mining?" -k 5 --where year>=2020
     Batch:   printf 'first query\\nsecond query\\n' | vscli query docs -
     """
     check_k(k)
+    check_mode(mode)
+    flt = search_filter(filter_json, where)
     s = resolve_store(workspace(), store)
+    options = {"mode": mode, "filters": flt, "min_score": min_score}
     if text == "-":
         queries = (line.rstrip("\n") for line in sys.stdin if line.strip())
-        for page in search_many(s, queries, k):
+        for page in search_many(s, queries, k, **options):
             render.emit_json(page, compact=True)
         return
-    page = next(search_many(s, [text], k))
+    page = next(search_many(s, [text], k, **options))
     if as_json:
         render.emit_json(page)
         return
     if not page["data"]:
-        render.message("no results (the store has no completed files)")
+        render.message("no results" + (" above --min-score" if min_score is not None else "")
+                       + (" among the files the filter selects" if flt else ""))
         return
     for rank, item in enumerate(page["data"], 1):
-        where = f" ({page_label(item['pages'])})" if item.get("pages") else ""
-        render.emit_line(f"{rank}. {item['filename']}{where}  {item['file_id']}  score {item['score']:.4f}")
+        where_in = f" ({page_label(item['pages'])})" if item.get("pages") else ""
+        render.emit_line(f"{rank}. {item['filename']}{where_in}  {item['file_id']}  score {item['score']:.4f}")
         body = re.sub(r"\n{3,}", "\n\n", item["content"][0]["text"].strip())
         render.emit_line(textwrap.indent(body, "   "))
         render.emit_line("")

@@ -44,8 +44,9 @@ class VectorIndex(Protocol):
     def remove_range(self, lo: int, hi: int) -> int:
         """Remove every vector whose id is in [lo, hi); returns how many were removed."""
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Up to k distinct ids with their best score (cosine similarity), best first."""
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Up to k distinct ids with their best score (cosine similarity), best first; only ids in
+        ``allowed`` when given (filtered inside the search, so k results come back when k exist)."""
 
     def ids(self) -> "np.ndarray":
         """The chunk id of every vector (with repeats: one per window)."""

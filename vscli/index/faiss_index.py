@@ -109,20 +109,34 @@ class FaissIndex:
         vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, self.dimension), np.float32)
         return vectors, ids
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if self.size == 0 or k <= 0:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        if self.size == 0 or k <= 0 or allowed is not None and not len(allowed):
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), np.float32)
+        params = self._selecting(allowed) if allowed is not None else None
         fetch = min(self.size, k * OVERFETCH)
         while True:
-            scores, ids = self._index.search(q, fetch)
+            scores, ids = self._index.search(q, fetch, params=params)
             best: dict[int, float] = {}
             for cid, score in zip(ids[0].tolist(), scores[0].tolist()):
                 if cid >= 0 and cid not in best:
                     best[cid] = score
-            if len(best) >= k or fetch >= self.size:
+            if len(best) >= k or fetch >= self.size or ids[0][-1] < 0:
                 return sorted(best.items(), key=lambda kv: -kv[1])[:k]
             fetch = min(self.size, fetch * 4)
+
+    def _selecting(self, allowed: np.ndarray) -> Any:
+        """Search parameters that let only these chunk ids through, inside the search (before top k)."""
+        import faiss
+
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, np.int64))
+        ivf = self._ivf
+        if ivf is None:
+            params = faiss.SearchParameters(sel=selector)
+        else:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
+        params._selector = selector  # the parameters hold a raw pointer: keep the selector alive
+        return params
 
     def fit_to_size(self) -> None:
         """Switch to (or retrain) an IVF index when the store has outgrown the current one."""
