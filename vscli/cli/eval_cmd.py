@@ -9,7 +9,7 @@ import typer
 from vscli.cli import render
 from vscli.cli.app import app, workspace
 from vscli.cli.progress import count_progress
-from vscli.cli.stores import JsonOpt, StoreArg
+from vscli.cli.stores import StoreArg
 from vscli.search import DEFAULT_MODE, MODES, check_mode
 
 
@@ -26,11 +26,12 @@ def eval_(
     per_query: Annotated[bool, typer.Option(
         "--per-query", help="With --json: add each query's metrics and its top 10 document ids.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
 ) -> None:
     """Measure retrieval quality: nDCG@10, Recall@10, Recall@100 and MRR@10 over judged queries.
 
     A result's document is its doc_id attribute, or else its filename without the extension.
+
     Example: vscli eval docs --queries queries.jsonl --qrels qrels/test.tsv --mode all
     """
     from vscli import evaluation

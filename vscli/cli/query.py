@@ -52,6 +52,8 @@ def query(
 
     Scores: hybrid 0-1 (rank fusion; 1 = first in both rankings), vector cosine similarity (-1 to 1),
     keyword BM25 (0 and up). Filters pick files before the top k are cut.
+
+    \b
     Example: vscli query docs "what is data mining?" -k 5 --where year>=2020
     Batch:   printf 'first query\\nsecond query\\n' | vscli query docs -
     """
