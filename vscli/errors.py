@@ -26,6 +26,26 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
+# What each code means to a user: the README's table and the man page's EXIT STATUS come from here.
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.ERROR: "unexpected error (a bug, or an operating-system error such as an unreadable path or a "
+    "full disk)",
+    ExitCode.USAGE: "invalid arguments or input: bad option values, malformed `KEY=VALUE` or filter, "
+    "unreadable/binary/empty file, ambiguous store name, no chat endpoint configured",
+    ExitCode.NOT_FOUND: "not found: unknown store or file id or name, missing path",
+    ExitCode.FILES_FAILED: "one or more files failed to process (see `vscli files STORE` for `last_error`)",
+    ExitCode.TIMEOUT: "`status --wait` timed out",
+    ExitCode.EXPIRED: "the store has expired",
+    ExitCode.CORRUPT: "a manifest, index or archive on disk is corrupted (`vscli doctor` reports damage)",
+    ExitCode.UNAVAILABLE: "the embedding model cannot be loaded",
+    ExitCode.ENDPOINT: "the chat endpoint failed: unreachable, rejected key (401), unknown model (404), "
+    "timeout, malformed reply",
+    ExitCode.NO_CONTEXT: "`ask` found no relevant passage, so nothing was sent to the model",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
 class VscliError(Exception):
     """Base class: a message fit for the user and the exit code to leave with."""
 

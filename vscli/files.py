@@ -82,6 +82,36 @@ class FileRegistry:
                 raise os_error("store", self.ws.files_dir / filename, exc) from exc
             return obj, True
 
+    def adopt(self, obj: dict[str, Any], content: Path) -> bool:
+        """Install a file under its own id (an imported store's upload); ``content`` is moved into place.
+
+        Returns False when the workspace already has this id with the same bytes (nothing changes)."""
+        from vscli.errors import CorruptData, InvalidInput
+
+        file_id = obj["id"]
+        with locked(self.ws.lock_path("files")):
+            try:
+                existing = self.get(file_id)
+            except NotFound:
+                existing = None
+            if existing is not None:
+                if existing.get("sha256") != obj.get("sha256"):
+                    raise InvalidInput(f"file {file_id} already exists in this workspace with other content")
+                return False
+            if content.stat().st_size != obj.get("bytes"):
+                raise CorruptData(f"the archive's content of {file_id} has {content.stat().st_size} bytes, "
+                                  f"its file object says {obj.get('bytes')}")
+            tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
+            try:
+                os.replace(content, tmp / "content")
+                write_json(tmp / "file.json", obj)
+                os.replace(tmp, self.ws.file_dir(file_id))
+                atomic_write_bytes(self._index_key(obj.get("sha256", ""), obj["filename"]), file_id.encode())
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise os_error("store", self.ws.file_dir(file_id), exc) from exc
+            return True
+
     def _index_key(self, digest: str, filename: str) -> Path:
         """Where the id of the file with this content and name is recorded (O(1) de-duplication)."""
         import hashlib

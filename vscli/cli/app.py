@@ -76,7 +76,7 @@ app = typer.Typer(
     cls=VscliGroup,
     name="vscli",
     help="A local vector store: upload files, search them in natural language, ask a chat model about "
-    "them. Offline; OpenAI-shaped objects.\n\nExample: vscli create docs && vscli upload notes/*.md "
+    "them. Offline; OpenAI-shaped objects.\n\n\b\nExample: vscli create docs && vscli upload notes/*.md "
     "--store docs && vscli query docs \"what is data mining?\"",
     no_args_is_help=True,
     add_completion=False,

@@ -48,6 +48,8 @@ def ask(
 
     Works with any OpenAI-compatible chat-completions endpoint (OpenAI, LiteLLM, vLLM, Ollama,
     llama.cpp server, NEAR AI).
+
+    \b
     Example: vscli ask docs "what is data mining?" --base-url http://localhost:11434/v1 -m llama3.2
     """
     from vscli import config

@@ -6,23 +6,25 @@ from typing import Annotated
 import typer
 
 from vscli import config
-from vscli.cli import render
+from vscli.cli import complete, render
 from vscli.cli.app import app
 from vscli.cli.stores import JsonOpt
 from vscli.errors import NotFound
 
-config_app = typer.Typer(help="Read and write the config file (endpoint, key, model, top_k, ...).\n\n"
+config_app = typer.Typer(help="Read and write the config file (endpoint, key, model, top_k, ...).\n\n\b\n"
                          "Example: vscli config set base_url http://localhost:11434/v1",
                          no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-KeyArg = Annotated[str, typer.Argument(metavar="KEY", help=f"One of: {', '.join(config.KEYS)}.")]
+KeyArg = Annotated[str, typer.Argument(metavar="KEY", help=f"One of: {', '.join(config.KEYS)}.",
+                                       autocompletion=complete.config_keys)]
 
 
 @config_app.command("set")
 def set_command(key: KeyArg, value: Annotated[str, typer.Argument(metavar="VALUE")]) -> None:
     """Set a key (the file is created with mode 0600).
 
+    \b
     Example: vscli config set model llama3.2
     """
     config.set_value(key, value)
@@ -33,6 +35,7 @@ def set_command(key: KeyArg, value: Annotated[str, typer.Argument(metavar="VALUE
 def get_command(key: KeyArg) -> None:
     """Print a key's value from the config file (exit 3 if it is not set).
 
+    \b
     Example: vscli config get base_url
     """
     value = config.get_value(key)
@@ -45,6 +48,7 @@ def get_command(key: KeyArg) -> None:
 def unset_command(key: KeyArg) -> None:
     """Remove a key from the config file.
 
+    \b
     Example: vscli config unset api_key
     """
     if not config.unset_value(key):
@@ -56,6 +60,7 @@ def unset_command(key: KeyArg) -> None:
 def list_command(as_json: JsonOpt = False) -> None:
     """Every key with its effective value and where it comes from (API keys masked).
 
+    \b
     Example: vscli config list
     """
     rows = config.explain()
@@ -71,6 +76,7 @@ def list_command(as_json: JsonOpt = False) -> None:
 def path_command() -> None:
     """Print the config file's path.
 
+    \b
     Example: vscli config path
     """
     render.emit_line(str(config.config_path()))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vscli.cli import render
+from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.progress import count_progress
 from vscli.cli.stores import StoreArg
@@ -21,7 +21,7 @@ def eval_(
     qrels: Annotated[Path, typer.Option("--qrels", metavar="QRELS.tsv", help="BEIR judgments: query-id, "
                                         "corpus-id, score (tab-separated, after a header line).")],
     mode: Annotated[str, typer.Option(
-        "--mode", metavar="hybrid|vector|keyword|all", help="Ranking to measure, or all three.")] = DEFAULT_MODE,
+        "--mode", metavar="hybrid|vector|keyword|all", autocompletion=complete.eval_modes, help="Ranking to measure, or all three.")] = DEFAULT_MODE,
     k: Annotated[int, typer.Option("-k", "--depth", help="Documents ranked per query (10-1000).")] = 100,
     per_query: Annotated[bool, typer.Option(
         "--per-query", help="With --json: add each query's metrics and its top 10 document ids.")] = False,
@@ -32,6 +32,7 @@ def eval_(
 
     A result's document is its doc_id attribute, or else its filename without the extension.
 
+    \b
     Example: vscli eval docs --queries queries.jsonl --qrels qrels/test.tsv --mode all
     """
     from vscli import evaluation

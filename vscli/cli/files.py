@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscli import liveness, worker
-from vscli.cli import render
+from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.options import parse_attributes
 from vscli.cli.progress import ingest_progress
@@ -153,6 +153,8 @@ def upload(
 
     With --store the files are also attached and processed before the command returns (exit 4 if any
     file failed). Identical content already in the store is not uploaded again.
+
+    \b
     Example: vscli upload dataset/*.md --store docs --attr team=research
     """
     ws = workspace()
@@ -202,7 +204,7 @@ def upload(
 @app.command()
 def attach(
     store: StoreArg,
-    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.")],
+    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
     attr: AttrOpt = None,
     no_wait: NoWaitOpt = False,
     quiet: QuietOpt = False,
@@ -210,6 +212,7 @@ def attach(
 ) -> None:
     """Attach uploaded files to a store and process them (extract, chunk, embed, index).
 
+    \b
     Example: vscli attach docs file-abc123 --attr author=Jane --no-wait
     """
     target = resolve_store(workspace(), store)
@@ -237,6 +240,7 @@ def files(
 ) -> None:
     """List the files of a store with their processing status.
 
+    \b
     Example: vscli files docs --json | jq -r '.data[] | select(.status=="failed") | .id'
     """
     s = resolve_store(workspace(), store)
@@ -260,11 +264,13 @@ def files(
 @app.command()
 def rm(
     store: StoreArg,
-    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Files to remove.")],
+    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Files to remove.",
+                                                              autocompletion=complete.store_files)],
     as_json: JsonOpt = False,
 ) -> None:
     """Remove files from a store: their chunks never come back in a query. The upload stays.
 
+    \b
     Example: vscli rm docs file-abc123
     """
     s = resolve_store(workspace(), store)
@@ -278,12 +284,13 @@ def rm(
 
 @app.command()
 def cat(
-    file_id: Annotated[str, typer.Argument(metavar="FILE_ID", help="An uploaded file id.")],
+    file_id: Annotated[str, typer.Argument(metavar="FILE_ID", help="An uploaded file id.", autocompletion=complete.uploads)],
     text: Annotated[bool, typer.Option("--text", help="Print the extracted text (chunk offsets refer to it).")]
     = False,
 ) -> None:
     """Write an uploaded file's bytes to stdout, unchanged (--text: the text vscli extracted from it).
 
+    \b
     Example: vscli cat file-abc123 > copy.md
     """
     registry = FileRegistry(workspace())
@@ -303,6 +310,7 @@ def cat(
 def uploads(as_json: JsonOpt = False) -> None:
     """List uploaded files in the workspace (attached to a store or not).
 
+    \b
     Example: vscli uploads
     """
     objs = [public(f) for f in FileRegistry(workspace()).list()]
@@ -316,11 +324,12 @@ def uploads(as_json: JsonOpt = False) -> None:
 
 @app.command("delete-file")
 def delete_file(
-    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.")],
+    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
     as_json: JsonOpt = False,
 ) -> None:
     """Delete uploaded files entirely: removed from every store, then their bytes are deleted.
 
+    \b
     Example: vscli delete-file file-abc123
     """
     ws = workspace()
@@ -356,6 +365,8 @@ def sync(
 
     Unchanged and renamed files are not embedded again. Each file's path relative to DIR is kept in its
     `path` attribute. Exits 4 if any file failed. Safe to run repeatedly (cron, CI).
+
+    \b
     Example: vscli sync ./docs --store docs --glob '*.md' --glob '*.pdf'
     """
     from vscli import sync as syncing

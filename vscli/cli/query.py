@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from vscli.cli import render
+from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.options import parse_where
 from vscli.cli.stores import JsonOpt, StoreArg
@@ -17,7 +17,7 @@ from vscli.search import DEFAULT_MODE, check_k, check_mode, page_label, search_m
 from vscli.store import resolve_store
 
 ModeOpt = Annotated[str, typer.Option(
-    "--mode", envvar="VSCLI_SEARCH_MODE", metavar="hybrid|vector|keyword",
+    "--mode", envvar="VSCLI_SEARCH_MODE", metavar="hybrid|vector|keyword", autocompletion=complete.modes,
     help="Ranking: hybrid (default; fuses both), vector (embeddings) or keyword (BM25).")]
 FilterOpt = Annotated[Optional[str], typer.Option(
     "--filter", metavar="JSON", help='Attribute filter in OpenAI\'s grammar, e.g. '

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscli.cli import render
+from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.options import parse_metadata
 from vscli.embedding import DEFAULT_MODEL
@@ -14,7 +14,8 @@ from vscli.errors import ExitCode, WaitTimeout
 from vscli.store import Store, create_store, list_stores, resolve_store
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the OpenAI-shaped JSON object.")]
-StoreArg = Annotated[str, typer.Argument(metavar="STORE", help="Store id (vs_...) or its unique name.")]
+StoreArg = Annotated[str, typer.Argument(metavar="STORE", help="Store id (vs_...) or its unique name.",
+                                         autocompletion=complete.stores)]
 
 
 @app.command()
@@ -35,6 +36,7 @@ def create(
 ) -> None:
     """Create a vector store and print its id.
 
+    \b
     Example: vscli create docs --chunk-size 400 --chunk-overlap 100 --metadata project=wiki
     """
     store = create_store(workspace(), name, chunk_size, chunk_overlap, parse_metadata(metadata),
@@ -49,6 +51,7 @@ def create(
 def list_command(as_json: JsonOpt = False) -> None:
     """List vector stores.
 
+    \b
     Example: vscli ls --json | jq -r '.data[].name'
     """
     objs = [s.obj() for s in list_stores(workspace())]
@@ -73,6 +76,8 @@ def status(
     """Show a store's status and file counts; --wait blocks until processing ends.
 
     Exits 0 when every file completed, 4 when any failed, 5 on timeout.
+
+    \b
     Example: vscli status docs --wait --timeout 600
     """
     s = resolve_store(workspace(), store)
@@ -142,6 +147,7 @@ def delete(
 ) -> None:
     """Delete a vector store (its chunks and index). Uploaded files stay; see `delete-file`.
 
+    \b
     Example: vscli delete docs --yes
     """
     s = resolve_store(workspace(), store)
@@ -164,6 +170,8 @@ def doctor(
     """Check a store's manifests against its index and files on disk; --repair fixes what it can.
 
     Exits 0 when the store is consistent (or was repaired), 7 when problems remain.
+
+    \b
     Example: vscli doctor docs --repair
     """
     from vscli.doctor import check

@@ -1,0 +1,289 @@
+"""Store archives: `vscli export` and `vscli import` move a store between machines without re-embedding.
+
+An archive is a gzipped tar:
+
+    vscli-archive.json        format, versions, the store's id, name, model and dimension
+    store/store.json          the `vector_store` object and vscli's settings
+    store/files.json          the `vector_store.file` entries and the index generation
+    store/chunks/<n>.json     the chunk texts of each processed file
+    store/index-<g>.faiss     the vectors
+    store/keyword/...         the keyword (BM25) index, tantivy's files
+    files/<file-id>/file.json and files/<file-id>/content
+                              every upload the store names, byte for byte
+
+The keyword index travels as it is, so BM25 scores come out identical (its statistics still count
+chunks removed since its segments were last merged); if this machine's tantivy cannot open it, import
+rebuilds it from the chunk texts (seconds, no model). Import reads members one by one into a staging
+directory (no path from the archive is ever used as a path), checks every upload's sha256 and the
+index's dimension, and then renames the store into place; on any failure the workspace is left as it
+was.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from vscli import __version__
+from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
+from vscli.files import FileRegistry
+from vscli.store import Store, validate_metadata
+from vscli.workspace import Workspace, atomic_write_bytes, locked, new_id, os_error, read_json, write_json
+
+FORMAT = "vscli-store-archive"
+FORMAT_VERSION = 1
+MANIFEST = "vscli-archive.json"
+_MEMBER = re.compile(r"^(?:store/(?:store\.json|files\.json|chunks/\d+\.json|index-\d+\.faiss"
+                     r"|keyword/(?!\.tantivy-)[A-Za-z0-9][A-Za-z0-9._-]*|keyword/\.managed\.json)"
+                     r"|files/(file-[A-Za-z0-9]+)/(?:file\.json|content))$")
+Progress = Callable[[int], None]
+
+
+def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None = None) -> dict[str, Any]:
+    """Write the store and its uploads to ``dest``, a path (written atomically) or a binary stream such
+    as stdout; returns the archive's manifest."""
+    registry = FileRegistry(store.ws)
+    with locked(store._lock):  # a commit cannot replace or delete what we are copying
+        config = store.config()
+        state = store._state()
+        busy = [f for f, e in state["files"].items() if e["status"] == "in_progress"]
+        if busy:
+            raise InvalidInput(f"{len(busy)} file(s) of {store.id} are still being processed; wait with "
+                               f"`vscli status {store.id} --wait` and export again")
+        members: list[tuple[str, Path]] = [("store/store.json", store.dir / "store.json"),
+                                           ("store/files.json", store.dir / "files.json")]
+        generation = int(state.get("generation", 0))
+        if generation:
+            members.append((f"store/index-{generation}.faiss", store._index_path(generation)))  # type: ignore
+        keyword = store.dir / "keyword"
+        if keyword.is_dir():  # its writes, like ours, happen under the store's lock
+            members += [(f"store/keyword/{p.name}", p) for p in sorted(keyword.iterdir())
+                        if p.is_file() and not p.name.startswith(".tantivy-")]
+        for file_id, entry in state["files"].items():
+            serial = entry["vscli"].get("serial")
+            if entry["status"] == "completed" and serial is not None:
+                members.append((f"store/chunks/{serial}.json", store._chunks_path(serial)))
+            try:
+                registry.get(file_id)
+            except NotFound:
+                raise CorruptData(f"the upload of {file_id} is missing from the workspace; "
+                                  f"`vscli doctor {store.id} --repair` first") from None
+            members += [(f"files/{file_id}/file.json", store.ws.file_dir(file_id) / "file.json"),
+                        (f"files/{file_id}/content", store.ws.file_dir(file_id) / "content")]
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "vscli_version": __version__,
+            "exported_at": int(time.time()),
+            "vector_store": {"id": store.id, "name": config["name"], "model": config["vscli"]["model"],
+                             "dimension": config["vscli"]["dimension"]},
+            "files": len(state["files"]),
+            "members": len(members) + 1,
+        }
+
+        def write(tar: tarfile.TarFile) -> None:
+            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+            for name, path in members:
+                tar.add(path, arcname=name, recursive=False)
+                if progress:
+                    progress(1)
+
+        if not isinstance(dest, Path):
+            with tarfile.open(fileobj=dest, mode="w|gz") as tar:
+                write(tar)
+            return manifest
+        try:
+            atomic_write_bytes(dest, lambda tmp: _write_tar(tmp, write))
+        except OSError as exc:
+            raise os_error("write", dest, exc) from exc
+    return manifest
+
+
+def _write_tar(path: Path, write: Callable[[tarfile.TarFile], None]) -> None:
+    with tarfile.open(path, "w:gz", compresslevel=6) as tar:
+        write(tar)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def import_store(ws: Workspace, source: Path | BinaryIO, name: str | None = None, new_store_id: bool = False,
+                 progress: Progress | None = None) -> Store:
+    """Install the store in ``source`` (an archive from `export_store`: a path, or a stream such as
+    stdin) into ``ws``."""
+    try:
+        tar = tarfile.open(source, "r:*") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r|*")
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {source}") from None
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidInput(f"{source} is not a vscli store archive ({exc})") from None
+    if isinstance(source, Path) and source.is_dir():
+        raise InvalidInput(f"{source} is a directory, not a store archive")
+    ws.ensure()
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.stores_dir))
+    uploads = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.files_dir))
+    adopted: list[str] = []
+    label = str(source) if isinstance(source, Path) else "the archive on standard input"
+    try:
+        with tar:
+            try:
+                manifest = _unpack(tar, label, staging, uploads, progress)
+            except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, ValueError) as exc:
+                raise CorruptData(f"{label} is damaged or truncated ({exc})") from None
+        store = _install(ws, manifest, staging, uploads, name, new_store_id, adopted)
+    except BaseException:
+        registry = FileRegistry(ws)
+        for file_id in adopted:  # uploads this import added: take them back out
+            try:
+                registry.delete(file_id)
+            except VscliError:
+                pass
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(uploads, ignore_errors=True)
+    _ensure_keyword_index(store)
+    return store
+
+
+def _ensure_keyword_index(store: Store) -> None:
+    """Keep the archive's keyword index when it opens here; else rebuild it from the chunk texts."""
+    from vscli.index.keyword import KeywordIndex
+
+    try:
+        keyword = KeywordIndex(store.dir / "keyword")
+        if keyword.exists() and keyword.size >= 0:
+            return
+    except (VscliError, ValueError, OSError):
+        pass
+    try:
+        with locked(store._lock):
+            store.rebuild_keyword_index(store._state())
+    except VscliError:
+        pass  # the store is complete without it: the first keyword query (or doctor --repair) builds it
+
+
+def _unpack(tar: tarfile.TarFile, source: Any, staging: Path, uploads: Path,
+            progress: Progress | None) -> dict[str, Any]:
+    manifest: dict[str, Any] | None = None
+    for member in tar:
+        if member.name == MANIFEST:
+            manifest = json.loads(_read(tar, member, source))
+            if manifest.get("format") != FORMAT:
+                raise InvalidInput(f"{source} is not a vscli store archive")
+            if manifest.get("format_version", 0) > FORMAT_VERSION:
+                raise InvalidInput(f"{source} was written by a newer vscli ({manifest.get('vscli_version')}); "
+                                   f"upgrade vscli to import it")
+            continue
+        match = _MEMBER.match(member.name)
+        if not match or not member.isfile():
+            raise CorruptData(f"{source}: unexpected archive member {member.name!r}")
+        if match.group(1):  # an upload
+            target = uploads / match.group(1) / member.name.rsplit("/", 1)[1]
+        else:
+            target = staging / member.name.split("/", 1)[1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stream = tar.extractfile(member)
+        if stream is None:
+            raise CorruptData(f"{source}: cannot read {member.name}")
+        with stream, target.open("wb") as out:
+            _copy(stream, out)
+        if progress:
+            progress(1)
+    if manifest is None:
+        raise InvalidInput(f"{source} is not a vscli store archive (no {MANIFEST})")
+    return manifest
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, source: Any) -> bytes:
+    stream = tar.extractfile(member)
+    if stream is None:
+        raise CorruptData(f"{source}: cannot read {member.name}")
+    return stream.read()
+
+
+def _copy(stream: BinaryIO, out: BinaryIO) -> None:
+    while block := stream.read(1 << 20):
+        out.write(block)
+
+
+def _install(ws: Workspace, manifest: dict[str, Any], staging: Path, uploads: Path, name: str | None,
+             new_store_id: bool, adopted: list[str]) -> Store:
+    try:
+        config = read_json(staging / "store.json")
+        state = read_json(staging / "files.json")
+    except FileNotFoundError as exc:
+        raise CorruptData(f"the archive lacks store/{Path(exc.filename).name}") from None
+    old_id = config["id"]
+    store_id = new_id("vs_") if new_store_id else old_id
+    if ws.store_dir(store_id).exists():
+        raise InvalidInput(f"vector store {store_id} ({config['name']}) already exists in this workspace; "
+                           f"import with --new-id to add it as another store")
+    config["id"] = store_id
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("the store name must not be empty")
+        config["name"] = name
+    validate_metadata(config.get("metadata") or {})
+    generation = int(state.get("generation", 0))
+    if generation:
+        from vscli import index as vindex
+
+        path = staging / f"index-{generation}.faiss"
+        if not path.exists():
+            raise CorruptData(f"the archive lacks the store's index (index-{generation}.faiss)")
+        vindex.open_index(path, config["vscli"]["dimension"])  # readable, and of the store's dimension
+    for entry in state["files"].values():
+        entry["vector_store_id"] = store_id
+        serial = entry["vscli"].get("serial")
+        if entry["status"] == "completed" and not (staging / "chunks" / f"{serial}.json").exists():
+            raise CorruptData(f"the archive lacks the chunks of {entry['id']}")
+    registry = FileRegistry(ws)
+    for file_id in state["files"]:
+        folder = uploads / file_id
+        try:
+            obj = read_json(folder / "file.json")
+        except FileNotFoundError:
+            raise CorruptData(f"the archive lacks the upload of {file_id}") from None
+        if obj.get("id") != file_id or _sha256(folder / "content") != obj.get("sha256"):
+            raise CorruptData(f"the archive's upload of {file_id} does not match its checksum")
+        if registry.adopt(obj, folder / "content"):
+            adopted.append(file_id)
+    write_json(staging / "store.json", config)
+    write_json(staging / "files.json", state)
+    (staging / "chunks").mkdir(exist_ok=True)
+    with locked(ws.lock_path("stores")):
+        if ws.store_dir(store_id).exists():
+            raise InvalidInput(f"vector store {store_id} already exists in this workspace")
+        try:
+            os.replace(staging, ws.store_dir(store_id))
+        except OSError as exc:
+            raise os_error("create the store in", ws.stores_dir, exc) from exc
+    return Store(ws, store_id)
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
+    except FileNotFoundError:
+        return None
