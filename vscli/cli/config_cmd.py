@@ -16,23 +16,29 @@ config_app = typer.Typer(help="Read and write the config file (endpoint, key, mo
                          no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
+ConfigJson = Annotated[bool, typer.Option("--json", help="Print the result as a JSON object.")]
 KeyArg = Annotated[str, typer.Argument(metavar="KEY", help=f"One of: {', '.join(config.KEYS)}.",
                                        autocompletion=complete.config_keys)]
 
 
 @config_app.command("set")
-def set_command(key: KeyArg, value: Annotated[str, typer.Argument(metavar="VALUE")]) -> None:
+def set_command(key: KeyArg, value: Annotated[str, typer.Argument(metavar="VALUE")], as_json: ConfigJson = False
+                ) -> None:
     """Set a key (the file is created with mode 0600).
 
     \b
     Example: vscli config set model llama3.2
     """
     config.set_value(key, value)
+    if as_json:
+        render.emit_json({"key": key, "value": config.mask(key, config.get_value(key)),
+                          "path": str(config.config_path())})
+        return
     render.message(f"set {key} in {config.config_path()}")
 
 
 @config_app.command("get")
-def get_command(key: KeyArg) -> None:
+def get_command(key: KeyArg, as_json: ConfigJson = False) -> None:
     """Print a key's value from the config file (exit 3 if it is not set).
 
     \b
@@ -41,11 +47,14 @@ def get_command(key: KeyArg) -> None:
     value = config.get_value(key)
     if value is None:
         raise NotFound(f"{key} is not set in {config.config_path()}")
+    if as_json:
+        render.emit_json({"key": key, "value": value})
+        return
     render.emit_line(str(value))
 
 
 @config_app.command("unset")
-def unset_command(key: KeyArg) -> None:
+def unset_command(key: KeyArg, as_json: ConfigJson = False) -> None:
     """Remove a key from the config file.
 
     \b
@@ -53,6 +62,9 @@ def unset_command(key: KeyArg) -> None:
     """
     if not config.unset_value(key):
         raise NotFound(f"{key} is not set in {config.config_path()}")
+    if as_json:
+        render.emit_json({"key": key, "deleted": True})
+        return
     render.message(f"unset {key}")
 
 
@@ -73,10 +85,14 @@ def list_command(as_json: JsonOpt = False) -> None:
 
 
 @config_app.command("path")
-def path_command() -> None:
+def path_command(as_json: ConfigJson = False) -> None:
     """Print the config file's path.
 
     \b
     Example: vscli config path
     """
-    render.emit_line(str(config.config_path()))
+    path = config.config_path()
+    if as_json:
+        render.emit_json({"path": str(path), "exists": path.is_file()})
+        return
+    render.emit_line(str(path))

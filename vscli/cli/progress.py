@@ -18,25 +18,31 @@ def ingest_progress(total_files: int, quiet: bool = False) -> Iterator[Hook]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    import time
+
     console = Console(file=sys.stderr)
     counts = {"chunks": 0, "embedded": 0}
+    started = time.monotonic()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[embedded]} windows embedded"),
+        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[embedded]} windows embedded "
+                   "({task.fields[rate]}/s)"),
         TimeRemainingColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("processing", total=total_files, chunks=0, embedded=0)
+        task = bar.add_task("processing", total=total_files, chunks=0, embedded=0, rate="-")
 
         def hook(event: str, amount: int) -> None:
             if event == "files":
                 bar.advance(task, amount)
             else:
                 counts[event] += amount
-                bar.update(task, **counts)
+                elapsed = time.monotonic() - started
+                rate = f"{counts['embedded'] / elapsed:.0f}" if elapsed > 0.5 and counts["embedded"] else "-"
+                bar.update(task, rate=rate, **counts)
 
         yield hook
 
@@ -50,14 +56,24 @@ def count_progress(total: int, description: str, unit: str, quiet: bool = False)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    import time
+
+    started = time.monotonic()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn(unit),
+        TextColumn(unit + " ({task.fields[rate]}/s)"),
         TimeRemainingColumn(),
         console=Console(file=sys.stderr),
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task, 1)
+        task = bar.add_task(description, total=total, rate="-")
+        done = [0]
+
+        def advance() -> None:
+            done[0] += 1
+            elapsed = time.monotonic() - started
+            bar.update(task, advance=1, rate=f"{done[0] / elapsed:.1f}" if elapsed > 0.5 else "-")
+
+        yield advance

@@ -54,12 +54,13 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(box=None, header_style="bold", pad_edge=False)
+    plain = not color_allowed(sys.stdout)
+    t = Table(box=None, header_style="" if plain else "bold", pad_edge=False)
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
-    Console(no_color=not color_allowed(sys.stdout)).print(t)
+    Console(no_color=plain, highlight=False).print(t)
 
 
 def timestamp(epoch: int | None) -> str:

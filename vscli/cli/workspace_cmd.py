@@ -44,7 +44,7 @@ def info(
     if facts["stores"]:
         render.emit_line("")
         render.table(
-            ["id", "name", "files", "usage", "on disk", "model", "index"],
+            ["ID", "NAME", "FILES", "USAGE", "ON DISK", "MODEL", "INDEX"],
             [[s["id"], s.get("name", ""), s["file_counts"]["total"] if "file_counts" in s else "",
               render.human_bytes(s["usage_bytes"]) if "usage_bytes" in s else "",
               render.human_bytes(s["disk_bytes"]) if "disk_bytes" in s else "",
