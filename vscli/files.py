@@ -35,8 +35,9 @@ def max_file_bytes() -> int:
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAI `file` object, without vscli's private fields (content hash, text encoding)."""
-    return {k: v for k, v in obj.items() if k not in ("sha256", "encoding")}
+    """The OpenAI `file` object, without vscli's private fields (content hash, text encoding, creation
+    time in nanoseconds)."""
+    return {k: v for k, v in obj.items() if k not in ("sha256", "encoding", "created_ns")}
 
 
 class FileRegistry:
@@ -65,6 +66,7 @@ class FileRegistry:
                 "purpose": purpose,
                 "status": "processed",
                 "sha256": digest,
+                "created_ns": time.time_ns(),
             }
             if encoding:
                 obj["encoding"] = encoding
@@ -74,6 +76,37 @@ class FileRegistry:
                 raise os_error("write to", self.ws.files_dir, exc) from exc
             try:
                 (tmp / "content").write_bytes(data)
+                write_json(tmp / "file.json", obj)
+                os.replace(tmp, self.ws.file_dir(obj["id"]))
+                atomic_write_bytes(key, obj["id"].encode())
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise os_error("store", self.ws.files_dir / filename, exc) from exc
+            return obj, True
+
+    def add_path(self, source: Path, filename: str, purpose: str = "assistants") -> tuple[dict[str, Any], bool]:
+        """Store the bytes of ``source`` (a temporary file in the files directory, moved into place, so
+        large uploads are never held in memory); like `add`, returns the object and whether it is new."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        with source.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        key = self._index_key(digest.hexdigest(), filename)
+        with locked(self.ws.lock_path("files")):
+            try:
+                existing = self.get(key.read_text().strip())
+                source.unlink(missing_ok=True)
+                return existing, False
+            except (FileNotFoundError, NotFound):
+                pass
+            obj = {"id": new_id("file-"), "object": "file", "bytes": source.stat().st_size,
+                   "created_at": int(time.time()), "filename": filename, "purpose": purpose,
+                   "status": "processed", "sha256": digest.hexdigest(), "created_ns": time.time_ns()}
+            tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
+            try:
+                os.replace(source, tmp / "content")
                 write_json(tmp / "file.json", obj)
                 os.replace(tmp, self.ws.file_dir(obj["id"]))
                 atomic_write_bytes(key, obj["id"].encode())
@@ -147,7 +180,7 @@ class FileRegistry:
                     found.append(read_json(d / "file.json"))
                 except FileNotFoundError:
                     continue  # deleted while we listed
-        return sorted(found, key=lambda f: (f["created_at"], f["id"]))
+        return sorted(found, key=lambda f: (f["created_at"], f.get("created_ns", 0), f["id"]))
 
     def delete(self, file_id: str) -> None:
         obj = self.get(file_id)

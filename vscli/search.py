@@ -78,7 +78,8 @@ class Searcher:
     """Runs queries against a store in one mode, loading the query encoder once and reusing the store's
     snapshot while nothing changes."""
 
-    def __init__(self, store: Store, mode: str = DEFAULT_MODE, filters: dict[str, Any] | None = None) -> None:
+    def __init__(self, store: Store, mode: str = DEFAULT_MODE, filters: dict[str, Any] | None = None,
+                 encoder: Any = None) -> None:
         from vscli import filters as vfilters
 
         self.store = store
@@ -87,7 +88,7 @@ class Searcher:
             vfilters.validate(filters)
         self.filters = filters
         self.config = store.check_queryable()
-        self._encoder: Any = None
+        self._encoder: Any = encoder  # a query encoder already loaded for the store's model, if any
         self._snapshot: Snapshot | None = None
         store.touch()  # a query is activity: it moves the expiry anchor (OpenAI's last_active_at)
 

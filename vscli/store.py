@@ -208,12 +208,14 @@ class Store:
         file_ids: list[str],
         attributes: dict[str, Any] | None = None,
         worker: dict[str, Any] | None = None,
+        chunking_strategy: dict[str, Any] | None = None,
     ) -> list[str]:
         """Add files to the store and mark them in progress; returns the ids that need processing.
 
         Files already completed keep their chunks (their attributes are updated if given); files whose
         processing failed or was orphaned get a fresh attempt. ``worker`` names the process that will do
-        the work (None: a background worker that is yet to start).
+        the work (None: a background worker that is yet to start). ``chunking_strategy`` (OpenAI's
+        shape, validated by the caller) applies to newly attached files instead of the store's.
         """
         import uuid
 
@@ -227,7 +229,7 @@ class Store:
             registry.get(file_id)  # unknown ids fail before anything changes
         self.reap_orphans()
         config = self.config()
-        strategy = chunking.resolved(config["vscli"]["chunking_strategy"])
+        strategy = chunking.resolved(chunking_strategy or config["vscli"]["chunking_strategy"])
         todo: list[str] = []
         with locked(self._lock):
             state = self._state()
@@ -262,6 +264,72 @@ class Store:
             if changed or todo:
                 self._write_state(state)
         return todo
+
+    def update(self, name: str | None = None, metadata: dict[str, str] | None = None,
+               expires_after_days: int | None | bool = False) -> dict[str, Any]:
+        """Change the name, metadata or expiry policy (``expires_after_days=None`` removes it);
+        returns the `vector_store` object."""
+        if name is not None and not name.strip():
+            raise InvalidInput("the store name must not be empty")
+        if metadata is not None:
+            validate_metadata(metadata)
+        if expires_after_days not in (False, None) and not 1 <= int(expires_after_days) <= 365:
+            raise InvalidInput(f"expires_after days must be between 1 and 365, got {expires_after_days}")
+        with locked(self._lock):
+            config = self.config()
+            if name is not None:
+                config["name"] = name
+            if metadata is not None:
+                config["metadata"] = metadata
+            if expires_after_days is not False:
+                config["expires_after"] = ({"anchor": "last_active_at", "days": int(expires_after_days)}
+                                           if expires_after_days is not None else None)
+                config["last_active_at"] = int(time.time())
+            write_json(self.dir / "store.json", config)
+        return self.obj()
+
+    def set_attributes(self, file_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Replace a file's attributes (OpenAI's update); returns the `vector_store.file` object."""
+        validate_attributes(attributes)
+        with locked(self._lock):
+            state = self._state()
+            entry = state["files"].get(file_id)
+            if entry is None:
+                raise NotFound(f"file {file_id} is not in vector store {self.id}")
+            entry["attributes"] = dict(attributes)
+            self._write_state(state)
+        return _public_entry(entry)
+
+    # ---- file batches ------------------------------------------------------------------------------------
+
+    def create_batch(self, file_ids: list[str]) -> dict[str, Any]:
+        """Record a `vector_store.files_batch` over files already attached; returns it."""
+        batch = {"id": new_id("vsfb_"), "created_at": int(time.time()), "file_ids": list(dict.fromkeys(file_ids))}
+        write_json(self.dir / "batches" / f"{batch['id']}.json", batch)
+        return self.batch(batch["id"])
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        """A batch with its file counts and status, computed from its files' current states."""
+        try:
+            batch = read_json(self.dir / "batches" / f"{batch_id}.json") if "/" not in batch_id else None
+        except FileNotFoundError:
+            batch = None
+        if batch is None:
+            raise NotFound(f"no file batch {batch_id} in vector store {self.id}")
+        self.reap_orphans()
+        files = self._state()["files"]
+        counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
+        for file_id in batch["file_ids"]:
+            status = files[file_id]["status"] if file_id in files else "cancelled"  # removed since
+            counts[status] += 1
+        counts["total"] = len(batch["file_ids"])
+        status = "in_progress" if counts["in_progress"] else "failed" if counts["failed"] else "completed"
+        return {"id": batch["id"], "object": "vector_store.files_batch", "created_at": batch["created_at"],
+                "vector_store_id": self.id, "status": status, "file_counts": counts}
+
+    def batch_file_ids(self, batch_id: str) -> list[str]:
+        self.batch(batch_id)
+        return read_json(self.dir / "batches" / f"{batch_id}.json")["file_ids"]
 
     def set_worker(self, file_ids: Iterable[str], worker: dict[str, Any]) -> None:
         """Record which process is processing these in-progress files."""
@@ -670,6 +738,7 @@ def create_store(
             "model": model,
             "dimension": dimension,
             "chunking_strategy": strategy,
+            "created_ns": time.time_ns(),  # orders stores made within the same second
         },
     }
     with locked(ws.lock_path("stores")):
@@ -702,14 +771,34 @@ def list_stores(ws: Workspace) -> list[Store]:
     for d in ws.stores_dir.iterdir():
         if d.name.startswith("vs_") and (d / "store.json").exists():
             stores.append(Store(ws, d.name))
-    return sorted(stores, key=lambda s: (_created(s), s.id))
+    return sorted(stores, key=lambda s: (*_created(s), s.id))
 
 
-def _created(store: Store) -> int:
+def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
+    """Delete uploaded files entirely: out of every store first, then their bytes. All ids are checked
+    before anything changes."""
+    registry = FileRegistry(ws)
+    for file_id in file_ids:
+        registry.get(file_id)
+    stores = list_stores(ws)
+    for file_id in dict.fromkeys(file_ids):
+        for store in stores:
+            try:
+                present = file_id in store._state()["files"]
+            except NotFound:
+                continue  # the store was deleted meanwhile
+            if present:
+                store.remove([file_id])
+        registry.delete(file_id)
+    return list(dict.fromkeys(file_ids))
+
+
+def _created(store: Store) -> tuple[int, int]:
     try:
-        return int(store.config().get("created_at", 0))
+        config = store.config()
+        return int(config.get("created_at", 0)), int(config.get("vscli", {}).get("created_ns", 0))
     except VscliError:
-        return 0
+        return 0, 0
 
 
 def resolve_store(ws: Workspace, ref: str) -> Store:

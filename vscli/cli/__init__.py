@@ -3,7 +3,7 @@ its own. One module per command group; `app.py` holds the app and the error boun
 
 from __future__ import annotations
 
-from vscli.cli import ask, config_cmd, eval_cmd, files, query, stores, workspace_cmd  # noqa: F401  (registers the commands)
+from vscli.cli import ask, config_cmd, eval_cmd, files, query, serve_cmd, stores, workspace_cmd  # noqa: F401  (registers the commands)
 from vscli.cli.app import app
 
 

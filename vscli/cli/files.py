@@ -17,7 +17,7 @@ from vscli.cli.stores import JsonOpt, StoreArg
 from vscli.errors import FilesFailed, InvalidInput, NotFound
 from vscli.extract import extract_text
 from vscli.files import FileRegistry, max_file_bytes, public
-from vscli.store import Store, check_environment, list_stores, resolve_store
+from vscli.store import Store, check_environment, resolve_store
 from vscli.workspace import os_error
 
 AttrOpt = Annotated[Optional[list[str]], typer.Option(
@@ -332,18 +332,11 @@ def delete_file(
     \b
     Example: vscli delete-file file-abc123
     """
-    ws = workspace()
-    registry = FileRegistry(ws)
-    for file_id in file_ids:
-        registry.get(file_id)  # every id must exist before anything is deleted
-    stores = list_stores(ws)
-    for file_id in dict.fromkeys(file_ids):
-        for s in stores:
-            if any(e["id"] == file_id for e in s.files(reap=False)):
-                s.remove([file_id])
-        registry.delete(file_id)
+    from vscli.store import delete_uploads
+
+    deleted_ids = delete_uploads(workspace(), file_ids)
     if as_json:
-        deleted = [{"id": f, "object": "file", "deleted": True} for f in dict.fromkeys(file_ids)]
+        deleted = [{"id": f, "object": "file", "deleted": True} for f in deleted_ids]
         render.emit_json(render.list_page(deleted))
     else:
         render.message(f"deleted {len(set(file_ids))} file(s)")

@@ -36,6 +36,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("VSCLI_TEMPERATURE", "`ask`: the sampling temperature"),
     ("VSCLI_MAX_TOKENS", "`ask`: a limit on the answer's length"),
     ("VSCLI_TIMEOUT", "`ask`: seconds to wait for the endpoint (default 60)"),
+    ("VSCLI_SERVE_API_KEY", "`serve`: the API key clients must send (same as `--api-key`)"),
     ("OPENAI_BASE_URL", "`ask`: the standard endpoint setting, below `VSCLI_BASE_URL`"),
     ("OPENAI_API_KEY", "`ask`: the standard key setting, below `VSCLI_API_KEY`"),
     ("NO_COLOR", "no colour in tables, even on a terminal"),

@@ -1,0 +1,367 @@
+"""The FastAPI application: OpenAI's Files and Vector Stores endpoints under /v1, on the local workspace.
+
+Every endpoint calls the library; errors leave in OpenAI's shape, ``{"error": {"message", "type",
+"param", "code"}}``, with 400 for invalid requests, 401 for a missing or wrong key, 404 for unknown ids,
+413 for uploads over the size limit and 500/503 for vscli's own failures.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from fastapi import Depends, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vscli import chunking, liveness
+from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Unavailable, VscliError
+from vscli.files import FileRegistry, max_file_bytes, public
+from vscli.search import Searcher, check_k, page
+from vscli.server.listing import paginate
+from vscli.server.processing import Processor
+from vscli.store import Store, create_store, delete_uploads, list_stores
+from vscli.workspace import Workspace
+
+RANKERS = {"auto": "hybrid", "default-2024-11-15": "hybrid", "hybrid": "hybrid", "vector": "vector",
+           "keyword": "keyword"}
+_STATUS = {InvalidInput: 400, StoreExpired: 400, NotFound: 404, CorruptData: 500, Unavailable: 503}
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # clients send fields vscli does not use (e.g. description)
+
+
+class ExpiresAfter(Body):
+    anchor: str = "last_active_at"
+    days: int
+
+
+class CreateStore(Body):
+    name: Optional[str] = None
+    file_ids: list[str] = []
+    chunking_strategy: Optional[dict[str, Any]] = None
+    metadata: Optional[dict[str, str]] = None
+    expires_after: Optional[ExpiresAfter] = None
+
+
+class UpdateStore(Body):
+    name: Optional[str] = None
+    metadata: Optional[dict[str, str]] = None
+    expires_after: Optional[ExpiresAfter] = None
+
+
+class AttachFile(Body):
+    file_id: str
+    attributes: Optional[dict[str, Union[bool, int, float, str]]] = None
+    chunking_strategy: Optional[dict[str, Any]] = None
+
+
+class BatchFile(Body):
+    file_id: str
+    attributes: Optional[dict[str, Union[bool, int, float, str]]] = None
+    chunking_strategy: Optional[dict[str, Any]] = None
+
+
+class CreateBatch(Body):
+    file_ids: Optional[list[str]] = None
+    files: Optional[list[BatchFile]] = None
+    attributes: Optional[dict[str, Union[bool, int, float, str]]] = None
+    chunking_strategy: Optional[dict[str, Any]] = None
+
+
+class UpdateFile(Body):
+    attributes: dict[str, Union[bool, int, float, str]]
+
+
+class RankingOptions(Body):
+    ranker: str = "auto"
+    score_threshold: Optional[float] = None
+
+
+class SearchRequest(Body):
+    query: Union[str, list[str]]
+    filters: Optional[dict[str, Any]] = None
+    max_num_results: int = 10
+    ranking_options: Optional[RankingOptions] = None
+    rewrite_query: bool = False
+
+
+def error_response(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
+    kind = {401: "authentication_error", 404: "invalid_request_error", 413: "invalid_request_error"}.get(
+        status, "invalid_request_error" if status < 500 else "server_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                        status_code=status)
+
+
+def create_app(ws: Workspace, api_key: str | None = None, processor: Processor | None = None) -> Any:
+    from fastapi_offline import FastAPIOffline  # FastAPI whose /docs page needs no CDN
+
+    from vscli import __version__
+
+    app = FastAPIOffline(title="vscli", version=__version__,
+                         description="OpenAI's Files and Vector Stores API on a local vscli workspace.")
+    processor = processor or Processor(ws)
+    registry = FileRegistry(ws)
+    encoders: dict[str, Any] = {}
+    encoders_lock = threading.Lock()
+
+    # ---- errors and authentication --------------------------------------------------------------------
+
+    @app.exception_handler(VscliError)
+    def vscli_error(request: Request, exc: VscliError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
+        return error_response(status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error_response(400, f"{where}: {first.get('msg', 'invalid request')}", param=where or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        if request.url.path.startswith("/v1/"):
+            if api_key is not None and not _authorized(request.headers.get("authorization", ""), api_key):
+                return error_response(401, "Incorrect API key provided", code="invalid_api_key")
+            length = request.headers.get("content-length")
+            if request.method == "POST" and request.url.path == "/v1/files" and length and length.isdigit():
+                if int(length) > max_file_bytes() + 1024 * 1024:  # the limit, plus room for the form fields
+                    return error_response(413, f"the upload is larger than the limit of {max_file_bytes()} bytes")
+        return await call_next(request)
+
+    def store(vector_store_id: str) -> Store:
+        found = Store(ws, vector_store_id)
+        found.config()  # NotFound -> 404
+        return found
+
+    # ---- files ----------------------------------------------------------------------------------------
+
+    @app.post("/v1/files", tags=["files"])
+    def upload_file(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
+        limit = max_file_bytes()
+        ws.ensure()
+        fd, name = tempfile.mkstemp(prefix=".upload-", dir=ws.files_dir)
+        tmp = Path(name)
+        try:
+            size = 0
+            with os.fdopen(fd, "wb") as out:  # from the spooled request body to the workspace, in blocks
+                while block := file.file.read(1 << 20):
+                    size += len(block)
+                    if size > limit:
+                        return error_response(413, f"the upload is larger than the limit of {limit} bytes")
+                    out.write(block)
+            if size == 0:
+                raise InvalidInput("the uploaded file is empty")
+            obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose)
+            return public(obj)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @app.get("/v1/files", tags=["files"])
+    def list_files(purpose: Optional[str] = None, limit: int = Query(20), order: str = "desc",
+                   after: Optional[str] = None, before: Optional[str] = None) -> dict[str, Any]:
+        objs = [public(o) for o in registry.list() if purpose is None or o.get("purpose") == purpose]
+        return paginate(objs, limit, order, after, before)
+
+    @app.get("/v1/files/{file_id}", tags=["files"])
+    def get_file(file_id: str) -> dict[str, Any]:
+        return public(registry.get(file_id))
+
+    @app.get("/v1/files/{file_id}/content", tags=["files"])
+    def file_content(file_id: str) -> FileResponse:
+        obj = registry.get(file_id)
+        return FileResponse(registry.content_path(file_id), media_type="application/octet-stream",
+                            filename=obj["filename"])
+
+    @app.delete("/v1/files/{file_id}", tags=["files"])
+    def delete_file(file_id: str) -> dict[str, Any]:
+        delete_uploads(ws, [file_id])
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    # ---- vector stores ----------------------------------------------------------------------------------
+
+    @app.post("/v1/vector_stores", tags=["vector stores"])
+    def create_vector_store(body: CreateStore) -> dict[str, Any]:
+        size, overlap = _static(body.chunking_strategy)
+        for file_id in body.file_ids:
+            registry.get(file_id)  # unknown ids fail before the store exists
+        created = create_store(ws, body.name or "untitled", size, overlap, body.metadata or {},
+                               body.expires_after.days if body.expires_after else None)
+        if body.file_ids:
+            processor.submit(created.id, created.attach(body.file_ids, worker=liveness.this_process()))
+        return created.obj()
+
+    @app.get("/v1/vector_stores", tags=["vector stores"])
+    def list_vector_stores(limit: int = 20, order: str = "desc", after: Optional[str] = None,
+                           before: Optional[str] = None) -> dict[str, Any]:
+        return paginate([s.obj() for s in list_stores(ws)], limit, order, after, before)
+
+    @app.get("/v1/vector_stores/{vector_store_id}", tags=["vector stores"])
+    def get_vector_store(vector_store_id: str) -> dict[str, Any]:
+        return store(vector_store_id).obj()
+
+    @app.post("/v1/vector_stores/{vector_store_id}", tags=["vector stores"])
+    def update_vector_store(vector_store_id: str, body: UpdateStore) -> dict[str, Any]:
+        expires: Any = False
+        if "expires_after" in body.model_fields_set:
+            expires = body.expires_after.days if body.expires_after else None
+        return store(vector_store_id).update(body.name, body.metadata, expires)
+
+    @app.delete("/v1/vector_stores/{vector_store_id}", tags=["vector stores"])
+    def delete_vector_store(vector_store_id: str) -> dict[str, Any]:
+        store(vector_store_id).delete()
+        return {"id": vector_store_id, "object": "vector_store.deleted", "deleted": True}
+
+    # ---- files in a vector store ---------------------------------------------------------------------
+
+    @app.post("/v1/vector_stores/{vector_store_id}/files", tags=["vector store files"])
+    def attach_file(vector_store_id: str, body: AttachFile) -> dict[str, Any]:
+        target = store(vector_store_id)
+        strategy = _strategy(body.chunking_strategy)
+        todo = target.attach([body.file_id], body.attributes or {}, worker=liveness.this_process(),
+                             chunking_strategy=strategy)
+        if body.attributes is not None and not todo:
+            target.set_attributes(body.file_id, body.attributes)
+        processor.submit(target.id, todo)
+        return target.file(body.file_id)
+
+    @app.get("/v1/vector_stores/{vector_store_id}/files", tags=["vector store files"])
+    def list_store_files(vector_store_id: str, limit: int = 20, order: str = "desc", after: Optional[str] = None,
+                         before: Optional[str] = None, filter: Optional[str] = None) -> dict[str, Any]:
+        files = store(vector_store_id).files()
+        if filter is not None:
+            files = [f for f in files if f["status"] == filter]
+        return paginate(files, limit, order, after, before)
+
+    @app.get("/v1/vector_stores/{vector_store_id}/files/{file_id}", tags=["vector store files"])
+    def get_store_file(vector_store_id: str, file_id: str) -> dict[str, Any]:
+        target = store(vector_store_id)
+        target.reap_orphans()
+        return target.file(file_id)
+
+    @app.post("/v1/vector_stores/{vector_store_id}/files/{file_id}", tags=["vector store files"])
+    def update_store_file(vector_store_id: str, file_id: str, body: UpdateFile) -> dict[str, Any]:
+        return store(vector_store_id).set_attributes(file_id, body.attributes)
+
+    @app.delete("/v1/vector_stores/{vector_store_id}/files/{file_id}", tags=["vector store files"])
+    def remove_store_file(vector_store_id: str, file_id: str) -> dict[str, Any]:
+        store(vector_store_id).remove([file_id])
+        return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
+
+    @app.get("/v1/vector_stores/{vector_store_id}/files/{file_id}/content", tags=["vector store files"])
+    def store_file_content(vector_store_id: str, file_id: str) -> dict[str, Any]:
+        from vscli.extract import extract_text
+
+        store(vector_store_id).file(file_id)  # 404 unless the file is in this store
+        obj = registry.get(file_id)
+        text = extract_text(registry.read(file_id), obj["filename"], obj.get("encoding"))
+        return {"object": "vector_store.file_content.page", "data": [{"type": "text", "text": text}],
+                "has_more": False, "next_page": None}
+
+    # ---- file batches -----------------------------------------------------------------------------------
+
+    @app.post("/v1/vector_stores/{vector_store_id}/file_batches", tags=["vector store file batches"])
+    def create_batch(vector_store_id: str, body: CreateBatch) -> dict[str, Any]:
+        target = store(vector_store_id)
+        if (body.file_ids is None) == (body.files is None):
+            raise InvalidInput("give either file_ids or files")
+        items = body.files or [BatchFile(file_id=f, attributes=body.attributes,
+                                         chunking_strategy=body.chunking_strategy) for f in body.file_ids or []]
+        if not items:
+            raise InvalidInput("a file batch needs at least one file")
+        for item in items:
+            registry.get(item.file_id)
+        todo: list[str] = []
+        for item in items:
+            todo += target.attach([item.file_id], item.attributes or {}, worker=liveness.this_process(),
+                                  chunking_strategy=_strategy(item.chunking_strategy))
+        batch = target.create_batch([item.file_id for item in items])
+        processor.submit(target.id, todo)
+        return batch
+
+    @app.get("/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}", tags=["vector store file batches"])
+    def get_batch(vector_store_id: str, batch_id: str) -> dict[str, Any]:
+        return store(vector_store_id).batch(batch_id)
+
+    @app.get("/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
+             tags=["vector store file batches"])
+    def list_batch_files(vector_store_id: str, batch_id: str, limit: int = 20, order: str = "desc",
+                         after: Optional[str] = None, before: Optional[str] = None,
+                         filter: Optional[str] = None) -> dict[str, Any]:
+        target = store(vector_store_id)
+        wanted = set(target.batch_file_ids(batch_id))
+        files = [f for f in target.files() if f["id"] in wanted and (filter is None or f["status"] == filter)]
+        return paginate(files, limit, order, after, before)
+
+    # ---- search ------------------------------------------------------------------------------------------
+
+    @app.post("/v1/vector_stores/{vector_store_id}/search", tags=["search"])
+    def search(vector_store_id: str, body: SearchRequest) -> dict[str, Any]:
+        target = store(vector_store_id)
+        check_k(body.max_num_results)
+        text = body.query if isinstance(body.query, str) else " ".join(body.query)
+        if not text.strip():
+            raise InvalidInput("query must not be empty")
+        options = body.ranking_options or RankingOptions()
+        mode = RANKERS.get(options.ranker)
+        if mode is None:
+            raise InvalidInput(f"ranking_options.ranker must be one of {', '.join(RANKERS)}, got {options.ranker!r}")
+        model = target.config()["vscli"]["model"]
+        searcher = Searcher(target, mode, body.filters, encoder=_encoder(model) if mode != "keyword" else None)
+        results = searcher.results(text, body.max_num_results)
+        if options.score_threshold is not None:
+            results = [r for r in results if r["score"] >= options.score_threshold]
+        return page(text, results)
+
+    def _encoder(model: str) -> Any:
+        with encoders_lock:  # one encoder per model for the server's life: no load per request
+            if model not in encoders:
+                from vscli.embedding import load_query_encoder
+
+                encoders[model] = load_query_encoder(model)
+            return encoders[model]
+
+    app.state.processor = processor
+    return app
+
+
+def _authorized(header: str, api_key: str) -> bool:
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
+
+
+def _static(strategy: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    """OpenAI's chunking_strategy -> (chunk size, overlap) for `create_store` (None, None: auto)."""
+    resolved = _strategy(strategy)
+    if resolved is None or resolved["type"] == "auto":
+        return None, None
+    static = resolved["static"]
+    return static["max_chunk_size_tokens"], static["chunk_overlap_tokens"]
+
+
+def _strategy(strategy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate OpenAI's chunking_strategy object; returns vscli's (None: the store's own)."""
+    if strategy is None:
+        return None
+    kind = strategy.get("type")
+    if kind == "auto":
+        return {"type": "auto"}
+    if kind != "static" or not isinstance(strategy.get("static"), dict):
+        raise InvalidInput('chunking_strategy must be {"type": "auto"} or {"type": "static", "static": {...}}')
+    static = strategy["static"]
+    try:
+        return chunking.strategy(int(static["max_chunk_size_tokens"]), int(static["chunk_overlap_tokens"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"chunking_strategy.static: {exc}") from None
+
