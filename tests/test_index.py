@@ -70,6 +70,27 @@ def test_large_indexes_become_ivf_with_the_promised_recall(data, monkeypatch, tm
     assert all(split_chunk_id(i)[0] != 1 for i in again.ids().tolist())
 
 
+def test_filtered_search_returns_k_matches_on_flat_and_ivf(data, monkeypatch) -> None:
+    """The filter applies inside the search: k matches come back even when they rank far down, also on an
+    IVF index whose tuned nprobe would not reach the lists that hold them."""
+    _, _, vectors, ids = data
+    monkeypatch.setattr(faiss_index, "FLAT_MAX_VECTORS", 1000)
+    query = vectors[0]
+    exact = FaissIndex.empty(DIM)
+    exact.add(vectors, ids)
+    worst = [cid for cid, _ in exact.search(-query, 12)]  # the chunks farthest from the query
+    allowed = np.array(worst, np.int64)
+    ivf = FaissIndex.empty(DIM)
+    ivf.add(vectors, ids)
+    ivf.fit_to_size()
+    assert "IVF" in ivf.describe() and ivf._ivf.nprobe < ivf._ivf.nlist
+    for index in (exact, ivf):
+        found = index.search(query, 10, allowed)
+        assert len(found) == 10 and {cid for cid, _ in found} <= set(worst)
+        assert [cid for cid, _ in found] == [cid for cid, _ in exact.search(query, 10, allowed)]
+    assert ivf.search(query, 10, np.zeros(0, np.int64)) == []
+
+
 def test_ivf_keeps_windows_that_share_an_id_and_retrains_when_it_grows(data, monkeypatch) -> None:
     rng, centers, vectors, _ = data
     monkeypatch.setattr(faiss_index, "FLAT_MAX_VECTORS", 1000)

@@ -200,3 +200,20 @@ def test_the_readme_workflow_script(server: Server) -> None:
     assert result.returncode == 0, result.stderr
     assert "File processed! The vector store is ready." in result.stdout
     assert re.search(r"\d\.\d{4}  data_mining\.md", result.stdout)
+
+
+def test_a_killed_server_leaves_no_file_in_progress(home: Path, dataset: Path) -> None:
+    """kill -9 while the server is processing: the next reader marks the file failed (its worker died),
+    and attaching it again from the CLI finishes the job."""
+    srv = Server(home)
+    client = srv.client()
+    store = client.vector_stores.create(name="docs")
+    uploaded = client.files.create(file=open(dataset / "data_mining.md", "rb"), purpose="assistants")
+    attached = client.vector_stores.files.create(vector_store_id=store.id, file_id=uploaded.id)
+    assert attached.status == "in_progress"  # the model takes seconds to load: we kill before it is done
+    srv.proc.kill()
+    srv.proc.wait(timeout=30)
+    status = run_vscli("status", "docs", "--wait", "--timeout", "60", home=home)
+    assert status.returncode == 4, status.stderr  # failed, not stuck
+    assert run_vscli("attach", "docs", uploaded.id, home=home).returncode == 0
+    assert run_vscli("status", "docs", "--wait", home=home).returncode == 0

@@ -22,7 +22,6 @@ was.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -37,7 +36,7 @@ from typing import Any, BinaryIO, Callable
 
 from vscli import __version__
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
-from vscli.files import FileRegistry
+from vscli.files import FileRegistry, file_sha256
 from vscli.store import Store, validate_metadata
 from vscli.workspace import Workspace, atomic_write_bytes, locked, new_id, os_error, read_json, write_json
 
@@ -261,7 +260,8 @@ def _install(ws: Workspace, manifest: dict[str, Any], staging: Path, uploads: Pa
             obj = read_json(folder / "file.json")
         except FileNotFoundError:
             raise CorruptData(f"the archive lacks the upload of {file_id}") from None
-        if obj.get("id") != file_id or _sha256(folder / "content") != obj.get("sha256"):
+        content = folder / "content"
+        if obj.get("id") != file_id or not content.is_file() or file_sha256(content) != obj.get("sha256"):
             raise CorruptData(f"the archive's upload of {file_id} does not match its checksum")
         if registry.adopt(obj, folder / "content"):
             adopted.append(file_id)
@@ -276,14 +276,3 @@ def _install(ws: Workspace, manifest: dict[str, Any], staging: Path, uploads: Pa
         except OSError as exc:
             raise os_error("create the store in", ws.stores_dir, exc) from exc
     return Store(ws, store_id)
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        return digest.hexdigest()
-    except FileNotFoundError:
-        return None

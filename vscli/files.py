@@ -40,6 +40,17 @@ def public(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("sha256", "encoding", "created_ns")}
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks (uploads can be large)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class FileRegistry:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -57,43 +68,15 @@ class FileRegistry:
                 return self.get(key.read_text().strip()), False
             except (FileNotFoundError, NotFound):
                 pass  # new content, or an index entry left by a deleted file
-            obj = {
-                "id": new_id("file-"),
-                "object": "file",
-                "bytes": len(data),
-                "created_at": int(time.time()),
-                "filename": filename,
-                "purpose": purpose,
-                "status": "processed",
-                "sha256": digest,
-                "created_ns": time.time_ns(),
-            }
-            if encoding:
-                obj["encoding"] = encoding
-            try:
-                tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
-            except OSError as exc:
-                raise os_error("write to", self.ws.files_dir, exc) from exc
-            try:
-                (tmp / "content").write_bytes(data)
-                write_json(tmp / "file.json", obj)
-                os.replace(tmp, self.ws.file_dir(obj["id"]))
-                atomic_write_bytes(key, obj["id"].encode())
-            except OSError as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise os_error("store", self.ws.files_dir / filename, exc) from exc
+            obj = self._new_object(len(data), filename, purpose, digest, encoding)
+            self._install(obj, data)
             return obj, True
 
     def add_path(self, source: Path, filename: str, purpose: str = "assistants") -> tuple[dict[str, Any], bool]:
         """Store the bytes of ``source`` (a temporary file in the files directory, moved into place, so
         large uploads are never held in memory); like `add`, returns the object and whether it is new."""
-        import hashlib
-
-        digest = hashlib.sha256()
-        with source.open("rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        key = self._index_key(digest.hexdigest(), filename)
+        digest = file_sha256(source)
+        key = self._index_key(digest, filename)
         with locked(self.ws.lock_path("files")):
             try:
                 existing = self.get(key.read_text().strip())
@@ -101,18 +84,8 @@ class FileRegistry:
                 return existing, False
             except (FileNotFoundError, NotFound):
                 pass
-            obj = {"id": new_id("file-"), "object": "file", "bytes": source.stat().st_size,
-                   "created_at": int(time.time()), "filename": filename, "purpose": purpose,
-                   "status": "processed", "sha256": digest.hexdigest(), "created_ns": time.time_ns()}
-            tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
-            try:
-                os.replace(source, tmp / "content")
-                write_json(tmp / "file.json", obj)
-                os.replace(tmp, self.ws.file_dir(obj["id"]))
-                atomic_write_bytes(key, obj["id"].encode())
-            except OSError as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise os_error("store", self.ws.files_dir / filename, exc) from exc
+            obj = self._new_object(source.stat().st_size, filename, purpose, digest)
+            self._install(obj, source)
             return obj, True
 
     def adopt(self, obj: dict[str, Any], content: Path) -> bool:
@@ -134,16 +107,37 @@ class FileRegistry:
             if content.stat().st_size != obj.get("bytes"):
                 raise CorruptData(f"the archive's content of {file_id} has {content.stat().st_size} bytes, "
                                   f"its file object says {obj.get('bytes')}")
-            tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
-            try:
-                os.replace(content, tmp / "content")
-                write_json(tmp / "file.json", obj)
-                os.replace(tmp, self.ws.file_dir(file_id))
-                atomic_write_bytes(self._index_key(obj.get("sha256", ""), obj["filename"]), file_id.encode())
-            except OSError as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise os_error("store", self.ws.file_dir(file_id), exc) from exc
+            self._install(obj, content)
             return True
+
+    @staticmethod
+    def _new_object(size: int, filename: str, purpose: str, digest: str, encoding: str | None = None
+                    ) -> dict[str, Any]:
+        obj = {"id": new_id("file-"), "object": "file", "bytes": size, "created_at": int(time.time()),
+               "filename": filename, "purpose": purpose, "status": "processed", "sha256": digest,
+               "created_ns": time.time_ns()}
+        if encoding:
+            obj["encoding"] = encoding
+        return obj
+
+    def _install(self, obj: dict[str, Any], content: bytes | Path) -> None:
+        """Put a file object and its bytes (given, or a file to move) in place in one rename, and record
+        it for de-duplication. The caller holds the files lock."""
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.ws.files_dir))
+        except OSError as exc:
+            raise os_error("write to", self.ws.files_dir, exc) from exc
+        try:
+            if isinstance(content, Path):
+                os.replace(content, tmp / "content")
+            else:
+                (tmp / "content").write_bytes(content)
+            write_json(tmp / "file.json", obj)
+            os.replace(tmp, self.ws.file_dir(obj["id"]))
+            atomic_write_bytes(self._index_key(obj.get("sha256", ""), obj["filename"]), obj["id"].encode())
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise os_error("store", self.ws.files_dir / obj["filename"], exc) from exc
 
     def _index_key(self, digest: str, filename: str) -> Path:
         """Where the id of the file with this content and name is recorded (O(1) de-duplication)."""

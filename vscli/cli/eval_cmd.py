@@ -21,7 +21,8 @@ def eval_(
     qrels: Annotated[Path, typer.Option("--qrels", metavar="QRELS.tsv", help="BEIR judgments: query-id, "
                                         "corpus-id, score (tab-separated, after a header line).")],
     mode: Annotated[str, typer.Option(
-        "--mode", metavar="hybrid|vector|keyword|all", autocompletion=complete.eval_modes, help="Ranking to measure, or all three.")] = DEFAULT_MODE,
+        "--mode", metavar="hybrid|vector|keyword|all", autocompletion=complete.eval_modes,
+        help="Ranking to measure, or all three.")] = DEFAULT_MODE,
     k: Annotated[int, typer.Option("-k", "--depth", help="Documents ranked per query (10-1000).")] = 100,
     per_query: Annotated[bool, typer.Option(
         "--per-query", help="With --json: add each query's metrics and its top 10 document ids.")] = False,

@@ -204,7 +204,8 @@ def upload(
 @app.command()
 def attach(
     store: StoreArg,
-    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
+    file_ids: Annotated[list[str], typer.Argument(
+        metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
     attr: AttrOpt = None,
     no_wait: NoWaitOpt = False,
     quiet: QuietOpt = False,
@@ -284,7 +285,8 @@ def rm(
 
 @app.command()
 def cat(
-    file_id: Annotated[str, typer.Argument(metavar="FILE_ID", help="An uploaded file id.", autocompletion=complete.uploads)],
+    file_id: Annotated[str, typer.Argument(
+        metavar="FILE_ID", help="An uploaded file id.", autocompletion=complete.uploads)],
     text: Annotated[bool, typer.Option("--text", help="Print the extracted text (chunk offsets refer to it).")]
     = False,
 ) -> None:
@@ -324,7 +326,8 @@ def uploads(as_json: JsonOpt = False) -> None:
 
 @app.command("delete-file")
 def delete_file(
-    file_ids: Annotated[list[str], typer.Argument(metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
+    file_ids: Annotated[list[str], typer.Argument(
+        metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
     as_json: JsonOpt = False,
 ) -> None:
     """Delete uploaded files entirely: removed from every store, then their bytes are deleted.

@@ -239,7 +239,8 @@ def man_page() -> str:
             "directory for vscli (\\fI~/.local/share/vscli\\fR on Linux). Inside it:"]
     for path, meaning in FILES:
         out += [".TP", f".I {_roff(path)}", _roff(meaning)]
-    out += [".TP", ".I ~/.config/vscli/config.toml", "the config file (or \\fB$VSCLI_CONFIG\\fR); see \\fBvscli config\\fR"]
+    out += [".TP", ".I ~/.config/vscli/config.toml",
+            "the config file (or \\fB$VSCLI_CONFIG\\fR); see \\fBvscli config\\fR"]
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_MEANINGS.items():
         out += [".TP", f".B {int(code)}", _roff(meaning)]

@@ -35,8 +35,8 @@ def serve(
     The API is under /v1 and its OpenAPI page at /docs. Runs until Ctrl-C.
 
     \b
-    Example: vscli serve --port 8000 &&
-             python -c 'import openai; print(openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="x").vector_stores.list())'
+    Example: vscli serve --port 8000
+    Then:    openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="x").vector_stores.list()
     """
     import socket
 

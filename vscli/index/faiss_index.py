@@ -121,8 +121,16 @@ class FaissIndex:
             for cid, score in zip(ids[0].tolist(), scores[0].tolist()):
                 if cid >= 0 and cid not in best:
                     best[cid] = score
-            if len(best) >= k or fetch >= self.size or ids[0][-1] < 0:
+            if len(best) >= k or fetch >= self.size:
                 return sorted(best.items(), key=lambda kv: -kv[1])[:k]
+            if ids[0][-1] < 0:  # the lists searched hold no more matches
+                ivf = self._ivf
+                if params is None or ivf is None or params.nprobe >= ivf.nlist:
+                    return sorted(best.items(), key=lambda kv: -kv[1])[:k]
+                # A selective filter on an approximate index: the matching vectors may sit in lists the
+                # tuned nprobe skips, so look in more lists until k are found or every list was seen.
+                params.nprobe = min(ivf.nlist, params.nprobe * 4)
+                continue
             fetch = min(self.size, fetch * 4)
 
     def _selecting(self, allowed: np.ndarray) -> Any:

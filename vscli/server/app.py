@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from fastapi import Depends, File, Form, Query, Request, UploadFile
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -124,6 +124,10 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return error_response(400, f"{where}: {first.get('msg', 'invalid request')}", param=where or None)
+
+    @app.exception_handler(Exception)
+    def unexpected(request: Request, exc: Exception) -> JSONResponse:  # a bug: say so in OpenAI's shape
+        return error_response(500, f"unexpected {type(exc).__name__}: {exc}")
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
