@@ -74,6 +74,9 @@ def test_eval_errors(cli, tmp_path: Path) -> None:
     assert_clean_error(cli("eval", "docs", "--queries", q, "--qrels", r, "--mode", "best"), ExitCode.USAGE,
                        "--mode must be one of")
     assert_clean_error(cli("eval", "nope", "--queries", q, "--qrels", r), ExitCode.NOT_FOUND)
+    # a store whose documents are not the judged ones: zeros, and a hint why
+    result = cli("eval", "docs", "--queries", q, "--qrels", r, "--mode", "keyword")
+    assert result.exit_code == 0 and "no result is a judged document" in result.stderr
 
 
 def _readme_figures() -> dict[str, dict[str, float]]:

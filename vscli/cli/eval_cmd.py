@@ -46,6 +46,7 @@ def eval_(
         raise InvalidInput(f"-k must be between 10 and 1000 documents, got {k}")
     data = evaluation.judged(evaluation.read_queries(queries), evaluation.read_qrels(qrels))
     s = resolve_store(workspace(), store)
+    judged_docs = {doc for grades in data.qrels.values() for doc in grades}
     runs = []
     for m in modes:
         searcher = Searcher(s, m)
@@ -55,6 +56,9 @@ def eval_(
                 lambda text: searcher.results(text, chunks), data, k, advance
             )
         runs.append({"mode": m, "metrics": metrics, **({"per_query": records} if per_query else {})})
+        if m == modes[0] and not any(doc in judged_docs for r in records for doc in r["top"]):
+            render.message("warning: no result is a judged document; do the filenames (without extension) "
+                           "or doc_id attributes match the qrels' corpus ids?")
     if as_json:
         render.emit_json({"object": "vscli.eval", "vector_store_id": s.id, "queries": len(data.queries),
                           "depth": k, "runs": runs})
