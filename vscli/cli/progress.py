@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 Hook = Callable[[str, int], None]
+Advance = Callable[..., None]  # advance(total=None): one more item done, and the total if now known
+
+
+def _shown(total: int, quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty() and total != 0
+
+
+def _bar(detail: str) -> Any:
+    """A transient bar on stderr: description, bar, done/total, ``detail``, time left."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(detail),
+                    TimeRemainingColumn(), console=Console(file=sys.stderr), transient=True)
+
+
+def _rate(count: int, started: float, digits: int) -> str:
+    """Items per second so far ("-" until there is half a second of history to go on)."""
+    elapsed = time.monotonic() - started
+    return f"{count / elapsed:.{digits}f}" if elapsed > 0.5 and count else "-"
 
 
 @contextmanager
 def ingest_progress(total_files: int, quiet: bool = False) -> Iterator[Hook]:
     """Yields a hook for `Store.process`: ("files"|"chunks"|"embedded", amount)."""
-    if quiet or not sys.stderr.isatty() or total_files == 0:
+    if not _shown(total_files, quiet):
         yield lambda event, amount: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    import time
-
-    console = Console(file=sys.stderr)
     counts = {"chunks": 0, "embedded": 0}
     started = time.monotonic()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[embedded]} windows embedded "
-                   "({task.fields[rate]}/s)"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _bar("files · {task.fields[chunks]} chunks · {task.fields[embedded]} windows embedded "
+              "({task.fields[rate]}/s)") as bar:
         task = bar.add_task("processing", total=total_files, chunks=0, embedded=0, rate="-")
 
         def hook(event: str, amount: int) -> None:
@@ -40,40 +47,26 @@ def ingest_progress(total_files: int, quiet: bool = False) -> Iterator[Hook]:
                 bar.advance(task, amount)
             else:
                 counts[event] += amount
-                elapsed = time.monotonic() - started
-                rate = f"{counts['embedded'] / elapsed:.0f}" if elapsed > 0.5 and counts["embedded"] else "-"
-                bar.update(task, rate=rate, **counts)
+                bar.update(task, rate=_rate(counts["embedded"], started, 0), **counts)
 
         yield hook
 
 
 @contextmanager
-def count_progress(total: int, description: str, unit: str, quiet: bool = False) -> Iterator[Callable[[], None]]:
-    """Yields a callable that advances a bar of ``total`` items by one (nothing when piped or quiet)."""
-    if quiet or not sys.stderr.isatty() or total == 0:
-        yield lambda: None
+def count_progress(total: int | None, description: str, unit: str, quiet: bool = False) -> Iterator[Advance]:
+    """Yields ``advance(total=None)``, which moves a bar of ``total`` items on by one; pass the total to
+    it when it is only known once the work has begun (None here). Nothing when piped or quiet."""
+    if not _shown(total if total is not None else 1, quiet):
+        yield lambda total=None: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    import time
-
     started = time.monotonic()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit + " ({task.fields[rate]}/s)"),
-        TimeRemainingColumn(),
-        console=Console(file=sys.stderr),
-        transient=True,
-    ) as bar:
+    with _bar(unit + " ({task.fields[rate]}/s)") as bar:
         task = bar.add_task(description, total=total, rate="-")
-        done = [0]
+        done = 0
 
-        def advance() -> None:
-            done[0] += 1
-            elapsed = time.monotonic() - started
-            bar.update(task, advance=1, rate=f"{done[0] / elapsed:.1f}" if elapsed > 0.5 else "-")
+        def advance(total: int | None = None) -> None:
+            nonlocal done
+            done += 1
+            bar.update(task, advance=1, rate=_rate(done, started, 1), **({"total": total} if total else {}))
 
         yield advance

@@ -34,6 +34,13 @@ def emit_line(text: str) -> None:
     sys.stdout.flush()
 
 
+def pairs(rows: Sequence[tuple[str, Any]]) -> None:
+    """Key/value lines with the values aligned (`status`, `info`)."""
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        emit_line(f"{key.ljust(width)}  {value}")
+
+
 def message(text: str) -> None:
     """A progress or status note for the person at the terminal (stderr)."""
     sys.stderr.write(text + "\n")

@@ -127,9 +127,7 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
     ]
     if obj["metadata"]:
         rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in obj["metadata"].items())))
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        render.emit_line(f"{key.ljust(width)}  {value}")
+    render.pairs(rows)
 
 
 def _query_encoder(model: str) -> str:

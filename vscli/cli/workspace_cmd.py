@@ -38,9 +38,7 @@ def info(
         ("libraries", ", ".join(f"{k} {v}" for k, v in facts["libraries"].items() if v)),
         ("uploads", render.human_bytes(facts["uploads_disk_bytes"]) + " on disk"),
     ]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        render.emit_line(f"{key.ljust(width)}  {value}")
+    render.pairs(rows)
     if facts["stores"]:
         render.emit_line("")
         render.table(
