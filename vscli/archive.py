@@ -46,7 +46,7 @@ MANIFEST = "vscli-archive.json"
 _MEMBER = re.compile(r"^(?:store/(?:store\.json|files\.json|chunks/\d+\.json|index-\d+\.faiss"
                      r"|keyword/(?!\.tantivy-)[A-Za-z0-9][A-Za-z0-9._-]*|keyword/\.managed\.json)"
                      r"|files/(file-[A-Za-z0-9]+)/(?:file\.json|content))$")
-Progress = Callable[[int], None]
+Progress = Callable[[int], None]  # called once per member copied, with the archive's number of members
 
 
 def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None = None) -> dict[str, Any]:
@@ -93,10 +93,12 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
 
         def write(tar: tarfile.TarFile) -> None:
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+            if progress:
+                progress(manifest["members"])
             for name, path in members:
                 tar.add(path, arcname=name, recursive=False)
                 if progress:
-                    progress(1)
+                    progress(manifest["members"])
 
         if not isinstance(dest, Path):
             with tarfile.open(fileobj=dest, mode="w|gz") as tar:
@@ -142,10 +144,10 @@ def import_store(ws: Workspace, source: Path | BinaryIO, name: str | None = None
     try:
         with tar:
             try:
-                manifest = _unpack(tar, label, staging, uploads, progress)
+                _unpack(tar, label, staging, uploads, progress)
             except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, ValueError) as exc:
                 raise CorruptData(f"{label} is damaged or truncated ({exc})") from None
-        store = _install(ws, manifest, staging, uploads, name, new_store_id, adopted)
+        store = _install(ws, staging, uploads, name, new_store_id, adopted)
     except BaseException:
         registry = FileRegistry(ws)
         for file_id in adopted:  # uploads this import added: take them back out
@@ -179,16 +181,20 @@ def _ensure_keyword_index(store: Store) -> None:
 
 
 def _unpack(tar: tarfile.TarFile, source: Any, staging: Path, uploads: Path,
-            progress: Progress | None) -> dict[str, Any]:
+            progress: Progress | None) -> None:
+    """Copy every member into the staging directories, checking its name; the manifest must be there."""
     manifest: dict[str, Any] | None = None
     for member in tar:
         if member.name == MANIFEST:
-            manifest = json.loads(_read(tar, member, source))
+            with _member(tar, member, source) as stream:
+                manifest = json.loads(stream.read())
             if manifest.get("format") != FORMAT:
                 raise InvalidInput(f"{source} is not a vscli store archive")
             if manifest.get("format_version", 0) > FORMAT_VERSION:
                 raise InvalidInput(f"{source} was written by a newer vscli ({manifest.get('vscli_version')}); "
                                    f"upgrade vscli to import it")
+            if progress:
+                progress(int(manifest.get("members", 0)))
             continue
         match = _MEMBER.match(member.name)
         if not match or not member.isfile():
@@ -198,39 +204,29 @@ def _unpack(tar: tarfile.TarFile, source: Any, staging: Path, uploads: Path,
         else:
             target = staging / member.name.split("/", 1)[1]
         target.parent.mkdir(parents=True, exist_ok=True)
-        stream = tar.extractfile(member)
-        if stream is None:
-            raise CorruptData(f"{source}: cannot read {member.name}")
-        with stream, target.open("wb") as out:
-            _copy(stream, out)
-        if progress:
-            progress(1)
+        with _member(tar, member, source) as stream, target.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        if progress and manifest is not None:
+            progress(int(manifest.get("members", 0)))
     if manifest is None:
         raise InvalidInput(f"{source} is not a vscli store archive (no {MANIFEST})")
-    return manifest
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, source: Any) -> bytes:
+def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, source: Any) -> BinaryIO:
     stream = tar.extractfile(member)
     if stream is None:
         raise CorruptData(f"{source}: cannot read {member.name}")
-    return stream.read()
+    return stream
 
 
-def _copy(stream: BinaryIO, out: BinaryIO) -> None:
-    while block := stream.read(1 << 20):
-        out.write(block)
-
-
-def _install(ws: Workspace, manifest: dict[str, Any], staging: Path, uploads: Path, name: str | None,
-             new_store_id: bool, adopted: list[str]) -> Store:
+def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_store_id: bool,
+             adopted: list[str]) -> Store:
     try:
         config = read_json(staging / "store.json")
         state = read_json(staging / "files.json")
     except FileNotFoundError as exc:
         raise CorruptData(f"the archive lacks store/{Path(exc.filename).name}") from None
-    old_id = config["id"]
-    store_id = new_id("vs_") if new_store_id else old_id
+    store_id = new_id("vs_") if new_store_id else config["id"]
     if ws.store_dir(store_id).exists():
         raise InvalidInput(f"vector store {store_id} ({config['name']}) already exists in this workspace; "
                            f"import with --new-id to add it as another store")
@@ -263,7 +259,7 @@ def _install(ws: Workspace, manifest: dict[str, Any], staging: Path, uploads: Pa
         content = folder / "content"
         if obj.get("id") != file_id or not content.is_file() or file_sha256(content) != obj.get("sha256"):
             raise CorruptData(f"the archive's upload of {file_id} does not match its checksum")
-        if registry.adopt(obj, folder / "content"):
+        if registry.adopt(obj, content):
             adopted.append(file_id)
     write_json(staging / "store.json", config)
     write_json(staging / "files.json", state)

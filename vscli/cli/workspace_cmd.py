@@ -74,15 +74,14 @@ def export(
             raise InvalidInput("refusing to write an archive to a terminal; redirect stdout or name a file")
         if as_json:
             raise InvalidInput("--json needs FILE: stdout carries the archive")
-        manifest = export_store(s, sys.stdout.buffer)
+        export_store(s, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
     target = Path(dest)
     if target.is_dir():
         raise InvalidInput(f"{dest} is a directory; name the archive file to write")
-    members = len(s.files(reap=False)) * 2 + 3
-    with count_progress(members, "exporting", "files", quiet) as advance:
-        manifest = export_store(s, target, lambda n: advance())
+    with count_progress(None, "exporting", "archive members", quiet) as advance:
+        manifest = export_store(s, target, lambda total: advance(total=total))
     if as_json:
         render.emit_json(manifest)
     elif not quiet:
@@ -108,8 +107,9 @@ def import_(
     """
     from vscli.archive import import_store
 
-    with count_progress(0 if source == "-" else 1, "importing", "archive", quiet):
-        s = import_store(workspace(), sys.stdin.buffer if source == "-" else Path(source), name, new_id)
+    with count_progress(None, "importing", "archive members", quiet) as advance:
+        s = import_store(workspace(), sys.stdin.buffer if source == "-" else Path(source), name, new_id,
+                         lambda total: advance(total=total))
     if as_json:
         render.emit_json(s.obj())
     else:
