@@ -8,6 +8,7 @@ changes), instead of parsing the manifest and reopening the index for every quer
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -43,6 +44,8 @@ class Snapshot:
         self._vectors: vindex.VectorIndex | None = None
         self._keyword: KeywordIndex | None = None
         self._manifests: dict[int, dict[str, Any]] = {}
+        self._filtered: dict[str, set[int]] = {}  # filter (as JSON) -> serials of the files it passes
+        self._allowed: dict[str, np.ndarray] = {}  # filter (as JSON) -> their chunk ids
         self._filenames: dict[str, str] = {}
 
     def current(self) -> bool:
@@ -53,32 +56,45 @@ class Snapshot:
             return False
 
     def serials(self, flt: dict[str, Any] | None) -> set[int] | None:
-        """The serials of the completed files that pass the filter (None: no filter, every file)."""
+        """The serials of the completed files that pass the filter (None: no filter, every file).
+        Worked out once per filter for the snapshot's life: a batch of queries shares it."""
         if flt is None:
             return None
-        return {serial for serial, e in self.by_serial.items() if vfilters.matches(flt, e["attributes"])}
+        key = json.dumps(flt, sort_keys=True)
+        if key not in self._filtered:
+            self._filtered[key] = {s for s, e in self.by_serial.items() if vfilters.matches(flt, e["attributes"])}
+        return self._filtered[key]
+
+    def _allowed_ids(self, flt: dict[str, Any]) -> np.ndarray:
+        """The chunk ids of the files that pass the filter, for the vector index's selector (memoised)."""
+        import numpy as np
+
+        key = json.dumps(flt, sort_keys=True)
+        if key not in self._allowed:
+            serials = self.serials(flt) or set()
+            self._allowed[key] = np.concatenate([np.zeros(0, np.int64)] + [
+                np.arange(vindex.chunk_id(s, 0), vindex.chunk_id(s, self.by_serial[s]["vscli"]["chunks"]))
+                for s in sorted(serials)
+            ]).astype(np.int64)
+        return self._allowed[key]
 
     # ---- the two rankings ---------------------------------------------------------------------------
 
-    def vector_hits(self, query_vector: np.ndarray, k: int, serials: set[int] | None) -> list[tuple[int, float]]:
+    def vector_hits(self, query_vector: np.ndarray, k: int, flt: dict[str, Any] | None) -> list[tuple[int, float]]:
+        """Cosine hits among the files that pass the filter (all files without one)."""
+        serials = self.serials(flt)
         if not self.generation or serials is not None and not serials:
             return []
         if self._vectors is None:
             self._vectors = vindex.open_index(
                 self.store._index_path(self.generation), self.config["vscli"]["dimension"], read_only=True
             )
-        allowed = None
-        if serials is not None:
-            import numpy as np
+        return self._vectors.search(query_vector, k, self._allowed_ids(flt) if flt is not None else None)
 
-            allowed = np.concatenate([
-                np.arange(vindex.chunk_id(s, 0), vindex.chunk_id(s, self.by_serial[s]["vscli"]["chunks"]))
-                for s in sorted(serials)
-            ]).astype(np.int64)
-        return self._vectors.search(query_vector, k, allowed)
-
-    def keyword_hits(self, text: str, k: int, serials: set[int] | None) -> list[tuple[int, float]]:
-        """BM25 hits over the files this snapshot knows (the keyword index may be a commit ahead)."""
+    def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> list[tuple[int, float]]:
+        """BM25 hits among the files that pass the filter, over the files this snapshot knows (the keyword
+        index may be a commit ahead)."""
+        serials = self.serials(flt)
         if not self.by_serial or serials is not None and not serials:
             return []
         if self._keyword is None:

@@ -68,18 +68,17 @@ def search_many(
 ) -> Iterator[dict[str, Any]]:
     """Many queries over one store; yields one page per query as soon as it is ready."""
     check_k(k)
-    for query, results in Searcher(store, mode, filters).run(queries, k):
-        if min_score is not None:
-            results = [r for r in results if r["score"] >= min_score]
-        yield page(query, results)
+    searcher = Searcher(store, mode, filters, min_score)
+    for query in queries:
+        yield page(query, searcher.results(query, k))
 
 
 class Searcher:
     """Runs queries against a store in one mode, loading the query encoder once and reusing the store's
-    snapshot while nothing changes."""
+    snapshot while nothing changes. ``min_score`` drops results scoring below it, on the mode's scale."""
 
     def __init__(self, store: Store, mode: str = DEFAULT_MODE, filters: dict[str, Any] | None = None,
-                 encoder: Any = None) -> None:
+                 min_score: float | None = None, encoder: Any = None) -> None:
         from vscli import filters as vfilters
 
         self.store = store
@@ -87,14 +86,11 @@ class Searcher:
         if filters is not None:
             vfilters.validate(filters)
         self.filters = filters
+        self.min_score = min_score
         self.config = store.check_queryable()
         self._encoder: Any = encoder  # a query encoder already loaded for the store's model, if any
         self._snapshot: Snapshot | None = None
         store.touch()  # a query is activity: it moves the expiry anchor (OpenAI's last_active_at)
-
-    def run(self, queries: Iterable[str], k: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        for query in queries:
-            yield query, self.results(query, k)
 
     def results(self, query: str, k: int) -> list[dict[str, Any]]:
         """The top-k chunks for a query, as OpenAI search result items, best first."""
@@ -104,7 +100,10 @@ class Searcher:
         for attempt in range(READ_RETRIES):
             try:
                 self._snapshot = self.store.snapshot(self._snapshot)
-                return self._snapshot.results(self._ranked(self._snapshot, query, vector, k))
+                results = self._snapshot.results(self._ranked(self._snapshot, query, vector, k))
+                if self.min_score is not None:  # on the score as reported (rounded), as the user sees it
+                    results = [r for r in results if r["score"] >= self.min_score]
+                return results
             except FileNotFoundError as exc:
                 self._snapshot = None
                 if attempt == READ_RETRIES - 1:  # not a race with a commit: the file is gone
@@ -121,13 +120,13 @@ class Searcher:
         return self._encoder.embed_query(query)
 
     def _ranked(self, snap: Snapshot, query: str, vector: Any, k: int) -> list[tuple[int, float]]:
-        serials = snap.serials(self.filters)
         if self.mode == "vector":
-            return snap.vector_hits(vector, k, serials)
+            return snap.vector_hits(vector, k, self.filters)
         if self.mode == "keyword":
-            return snap.keyword_hits(query, k, serials)
+            return snap.keyword_hits(query, k, self.filters)
         depth = max(k, FUSION_DEPTH)
-        return fuse([snap.vector_hits(vector, depth, serials), snap.keyword_hits(query, depth, serials)])[:k]
+        return fuse([snap.vector_hits(vector, depth, self.filters),
+                     snap.keyword_hits(query, depth, self.filters)])[:k]
 
 
 def fuse(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:

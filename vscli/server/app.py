@@ -322,11 +322,9 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
         if mode is None:
             raise InvalidInput(f"ranking_options.ranker must be one of {', '.join(RANKERS)}, got {options.ranker!r}")
         model = target.config()["vscli"]["model"]
-        searcher = Searcher(target, mode, body.filters, encoder=_encoder(model) if mode != "keyword" else None)
-        results = searcher.results(text, body.max_num_results)
-        if options.score_threshold is not None:
-            results = [r for r in results if r["score"] >= options.score_threshold]
-        return page(text, results)
+        searcher = Searcher(target, mode, body.filters, options.score_threshold,
+                            encoder=_encoder(model) if mode != "keyword" else None)
+        return page(text, searcher.results(text, body.max_num_results))
 
     def _encoder(model: str) -> Any:
         with encoders_lock:  # one encoder per model for the server's life: no load per request
