@@ -122,16 +122,21 @@ class FaissIndex:
                 if cid >= 0 and cid not in best:
                     best[cid] = score
             if len(best) >= k or fetch >= self.size:
-                return sorted(best.items(), key=lambda kv: -kv[1])[:k]
-            if ids[0][-1] < 0:  # the lists searched hold no more matches
-                ivf = self._ivf
-                if params is None or ivf is None or params.nprobe >= ivf.nlist:
-                    return sorted(best.items(), key=lambda kv: -kv[1])[:k]
-                # A selective filter on an approximate index: the matching vectors may sit in lists the
-                # tuned nprobe skips, so look in more lists until k are found or every list was seen.
-                params.nprobe = min(ivf.nlist, params.nprobe * 4)
-                continue
-            fetch = min(self.size, fetch * 4)
+                break
+            if ids[0][-1] >= 0:
+                fetch = min(self.size, fetch * 4)
+            elif not self._widen(params):  # the lists searched hold no more matches, and there are no others
+                break
+        return sorted(best.items(), key=lambda kv: -kv[1])[:k]
+
+    def _widen(self, params: Any) -> bool:
+        """A selective filter on an approximate index: the matching vectors may sit in lists the tuned
+        nprobe skips, so look in 4x more lists; False once every list is searched (or on a flat index)."""
+        ivf = self._ivf
+        if params is None or ivf is None or params.nprobe >= ivf.nlist:
+            return False
+        params.nprobe = min(ivf.nlist, params.nprobe * 4)
+        return True
 
     def _selecting(self, allowed: np.ndarray) -> Any:
         """Search parameters that let only these chunk ids through, inside the search (before top k)."""
