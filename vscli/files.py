@@ -72,10 +72,12 @@ class FileRegistry:
             self._install(obj, data)
             return obj, True
 
-    def add_path(self, source: Path, filename: str, purpose: str = "assistants") -> tuple[dict[str, Any], bool]:
+    def add_path(self, source: Path, filename: str, purpose: str = "assistants",
+                 digest: str | None = None) -> tuple[dict[str, Any], bool]:
         """Store the bytes of ``source`` (a temporary file in the files directory, moved into place, so
-        large uploads are never held in memory); like `add`, returns the object and whether it is new."""
-        digest = file_sha256(source)
+        large uploads are never held in memory); like `add`, returns the object and whether it is new.
+        ``digest`` is the bytes' sha256 when the caller computed it while writing them."""
+        digest = digest or file_sha256(source)
         key = self._index_key(digest, filename)
         with locked(self.ws.lock_path("files")):
             try:

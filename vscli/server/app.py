@@ -7,6 +7,7 @@ Every endpoint calls the library; errors leave in OpenAI's shape, ``{"error": {"
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import tempfile
@@ -159,15 +160,17 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
         tmp = Path(name)
         try:
             size = 0
+            digest = hashlib.sha256()
             with os.fdopen(fd, "wb") as out:  # from the spooled request body to the workspace, in blocks
                 while block := file.file.read(1 << 20):
                     size += len(block)
                     if size > limit:
                         return error_response(413, f"the upload is larger than the limit of {limit} bytes")
                     out.write(block)
+                    digest.update(block)
             if size == 0:
                 raise InvalidInput("the uploaded file is empty")
-            obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose)
+            obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose, digest.hexdigest())
             return public(obj)
         finally:
             tmp.unlink(missing_ok=True)
