@@ -342,7 +342,7 @@ def delete_file(
         deleted = [{"id": f, "object": "file", "deleted": True} for f in deleted_ids]
         render.emit_json(render.list_page(deleted))
     else:
-        render.message(f"deleted {len(set(file_ids))} file(s)")
+        render.message(f"deleted {len(deleted_ids)} file(s)")
 
 
 @app.command()
