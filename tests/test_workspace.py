@@ -44,3 +44,37 @@ def test_corrupted_manifest_is_reported(tmp_path: Path) -> None:
     target.write_text('{"files": {')
     with pytest.raises(CorruptData, match="corrupted manifest"):
         read_json(target)
+
+
+@pytest.mark.parametrize("step", ["record", "rename"])
+def test_an_upload_interrupted_at_any_step_is_stored_once_on_retry(tmp_path: Path, monkeypatch, step) -> None:
+    """A kill between storing the bytes and recording them for de-duplication must not lead to the retry
+    storing a second copy (seen as a flaky duplicate in the kill -9 test)."""
+    import os as real_os
+
+    from vscli import files as vfiles
+    from vscli.files import FileRegistry
+    from vscli.workspace import Workspace
+
+    registry = FileRegistry(Workspace(tmp_path))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # like a signal: no clean-up code runs for it
+
+    if step == "record":
+        monkeypatch.setattr(vfiles, "atomic_write_bytes", killed)
+    else:
+        real_replace = real_os.replace
+
+        def replace(src, dst):
+            if Path(dst).parent == tmp_path / "files":
+                killed()
+            real_replace(src, dst)
+
+        monkeypatch.setattr(vfiles.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        registry.add(b"hello", "a.txt")
+    monkeypatch.undo()
+    obj, new = registry.add(b"hello", "a.txt")
+    assert new and [f["id"] for f in registry.list()] == [obj["id"]]
+    assert registry.add(b"hello", "a.txt") == (obj, False)

@@ -135,8 +135,10 @@ class FileRegistry:
             else:
                 (tmp / "content").write_bytes(content)
             write_json(tmp / "file.json", obj)
-            os.replace(tmp, self.ws.file_dir(obj["id"]))
+            # The de-duplication record first: killed between the two steps, it names a file that does not
+            # exist (`add` then stores the bytes again), never a stored file it cannot find (a duplicate).
             atomic_write_bytes(self._index_key(obj.get("sha256", ""), obj["filename"]), obj["id"].encode())
+            os.replace(tmp, self.ws.file_dir(obj["id"]))
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise os_error("store", self.ws.files_dir / obj["filename"], exc) from exc
