@@ -128,14 +128,16 @@ def import_store(ws: Workspace, source: Path | BinaryIO, name: str | None = None
                  progress: Progress | None = None) -> Store:
     """Install the store in ``source`` (an archive from `export_store`: a path, or a stream such as
     stdin) into ``ws``."""
+    if isinstance(source, Path) and source.is_dir():
+        raise InvalidInput(f"{source} is a directory, not a store archive")
     try:
         tar = tarfile.open(source, "r:*") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r|*")
     except FileNotFoundError:
         raise NotFound(f"no such file: {source}") from None
-    except (tarfile.TarError, OSError) as exc:
-        raise InvalidInput(f"{source} is not a vscli store archive ({exc})") from None
-    if isinstance(source, Path) and source.is_dir():
-        raise InvalidInput(f"{source} is a directory, not a store archive")
+    except tarfile.TarError:
+        raise InvalidInput(f"{source} is not a vscli store archive (not a readable tar archive)") from None
+    except OSError as exc:
+        raise os_error("read", source, exc) from exc
     ws.ensure()
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.stores_dir))
     uploads = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.files_dir))
