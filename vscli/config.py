@@ -17,7 +17,7 @@ from vscli.errors import InvalidInput
 from vscli.workspace import atomic_write_bytes, os_error
 
 CONFIG_ENV = "VSCLI_CONFIG"
-SECRET_KEYS = {"api_key"}
+SECRET_KEYS = {"api_key", "milvus_token"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("temperature", _temperature, "sampling temperature (0-2)", ("VSCLI_TEMPERATURE",)),
     Key("max_tokens", _positive_int, "limit on the answer's tokens", ("VSCLI_MAX_TOKENS",)),
     Key("timeout", _positive_float, "seconds to wait for the endpoint", ("VSCLI_TIMEOUT",), 60.0),
+    Key("milvus_token", str, "token for Milvus stores (user:password or an API key)", ("VSCLI_MILVUS_TOKEN",)),
 ]}
 
 
@@ -160,6 +161,11 @@ def _lookup(name: str, flags: dict[str, Any], file_values: dict[str, Any]) -> tu
     if name in file_values:
         return file_values[name], "config file"
     return key.default, "default"
+
+
+def value(name: str, flag: Any = None) -> Any:
+    """One setting's winning value: the flag, its environment variables, the config file, the default."""
+    return _lookup(name, {name: flag}, load())[0]
 
 
 def resolve(flags: dict[str, Any]) -> dict[str, Any]:

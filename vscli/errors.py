@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 8  # the embedding model cannot be loaded
     ENDPOINT = 9  # the chat endpoint failed: unreachable, bad key, unknown model, timeout, bad reply
     NO_CONTEXT = 10  # `ask` found no relevant passage, so nothing was sent to the model
+    BACKEND = 11  # the Milvus server is unreachable, refused the token, or its collection does not fit
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -42,6 +43,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.ENDPOINT: "the chat endpoint failed: unreachable, rejected key (401), unknown model (404), "
     "timeout, malformed reply",
     ExitCode.NO_CONTEXT: "`ask` found no relevant passage, so nothing was sent to the model",
+    ExitCode.BACKEND: "the store's Milvus backend failed: server unreachable, token refused, Milvus Lite file "
+    "in use by another process, or a collection that does not fit the store (other dimension, not empty)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -87,3 +90,7 @@ class CorruptData(VscliError):
 
 class Unavailable(VscliError):
     exit_code = ExitCode.UNAVAILABLE
+
+
+class BackendError(VscliError):
+    exit_code = ExitCode.BACKEND

@@ -11,17 +11,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from vscli import filters as vfilters, index as vindex
+from vscli.backends import open_backend, spec_of
 from vscli.files import FileRegistry
 from vscli.workspace import read_json
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from vscli.index.keyword import KeywordIndex
+    from vscli.backends import Hits, Reader
     from vscli.store import Store
+
+MAX_FETCH = 16384  # the most hits asked of an index while looking for k that this snapshot knows
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:
@@ -41,8 +44,7 @@ class Snapshot:
             for e in self.state["files"].values()
             if e["status"] == "completed" and e["vscli"].get("serial") is not None
         }
-        self._vectors: vindex.VectorIndex | None = None
-        self._keyword: KeywordIndex | None = None
+        self._reader: Reader | None = None
         self._manifests: dict[int, dict[str, Any]] = {}
         self._filtered: dict[str, set[int]] = {}  # filter (as JSON) -> serials of the files it passes
         self._allowed: dict[str, np.ndarray] = {}  # filter (as JSON) -> their chunk ids
@@ -65,7 +67,7 @@ class Snapshot:
             self._filtered[key] = {s for s, e in self.by_serial.items() if vfilters.matches(flt, e["attributes"])}
         return self._filtered[key]
 
-    def _allowed_ids(self, flt: dict[str, Any]) -> np.ndarray:
+    def allowed_ids(self, flt: dict[str, Any]) -> np.ndarray:
         """The chunk ids of the files that pass the filter, for the vector index's selector (memoised)."""
         import numpy as np
 
@@ -80,34 +82,34 @@ class Snapshot:
 
     # ---- the two rankings ---------------------------------------------------------------------------
 
-    def vector_hits(self, query_vector: np.ndarray, k: int, flt: dict[str, Any] | None) -> list[tuple[int, float]]:
+    def vector_hits(self, query_vector: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits:
         """Cosine hits among the files that pass the filter (all files without one)."""
-        serials = self.serials(flt)
-        if not self.generation or serials is not None and not serials:
-            return []
-        if self._vectors is None:
-            self._vectors = vindex.open_index(
-                self.store._index_path(self.generation), self.config["vscli"]["dimension"], read_only=True
-            )
-        return self._vectors.search(query_vector, k, self._allowed_ids(flt) if flt is not None else None)
+        return self._hits(lambda n: self.reader().vector_hits(query_vector, n, flt), k, flt)
 
-    def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> list[tuple[int, float]]:
-        """BM25 hits among the files that pass the filter, over the files this snapshot knows (the keyword
-        index may be a commit ahead)."""
+    def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
+        """BM25 hits among the files that pass the filter."""
+        return self._hits(lambda n: self.reader().keyword_hits(text, n, flt), k, flt)
+
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = open_backend(self.store, spec_of(self.config)).reader(self)
+        return self._reader
+
+    def _hits(self, search: Callable[[int], Hits], k: int, flt: dict[str, Any] | None) -> Hits:
+        """The first k hits of files this snapshot knows and the filter passes. An index may hold chunks
+        the manifest does not name (a commit ahead of this snapshot, or a removal not yet purged), and a
+        backend's own filter may be looser than OpenAI's rules: such hits are dropped and more fetched."""
         serials = self.serials(flt)
-        if not self.by_serial or serials is not None and not serials:
+        wanted = self.by_serial if serials is None else serials
+        if not wanted:
             return []
-        if self._keyword is None:
-            self._keyword = self.store.keyword_index()
-        if serials is not None:
-            return self._keyword.search(text, k, serials)
         fetch = k
-        while True:  # without a filter, drop hits of files this snapshot does not know, and fetch again
-            hits = self._keyword.search(text, fetch)
-            known = [(cid, score) for cid, score in hits if vindex.split_chunk_id(cid)[0] in self.by_serial]
-            if len(known) >= k or len(hits) < fetch:
+        while True:
+            hits = search(fetch)
+            known = [(cid, score) for cid, score in hits if vindex.split_chunk_id(cid)[0] in wanted]
+            if len(known) >= k or len(hits) < fetch or fetch >= MAX_FETCH:
                 return known[:k]
-            fetch *= 4
+            fetch = min(fetch * 4, MAX_FETCH)
 
     # ---- hits -> OpenAI's search result items ----------------------------------------------------------
 
@@ -118,7 +120,10 @@ class Snapshot:
             return None
         if serial not in self._manifests:
             self._manifests[serial] = read_json(self.store._chunks_path(serial))
-        chunk = self._manifests[serial]["chunks"][position]
+        chunks = self._manifests[serial]["chunks"]
+        if position >= len(chunks):
+            return None  # a leftover of an interrupted write under a serial since reused
+        chunk = chunks[position]
         item = {
             "file_id": entry["id"],
             "filename": self.filename(entry["id"]),

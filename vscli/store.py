@@ -16,7 +16,8 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from vscli import index as vindex, liveness
 from vscli.embedding import DEFAULT_MODEL
@@ -25,6 +26,7 @@ from vscli.files import FileRegistry
 from vscli.workspace import Workspace, env_positive_int, locked, new_id, os_error, read_json, write_json
 
 if TYPE_CHECKING:
+    from vscli.backends import Backend, Writer
     from vscli.index.keyword import KeywordIndex, KeywordWriter
     from vscli.ingest import Job, Prepared
     from vscli.reader import Snapshot
@@ -161,7 +163,8 @@ class Store:
     def settings(self) -> dict[str, Any]:
         """vscli's own settings for the store: model, dimension, chunking, index (shown by `status`)."""
         settings = dict(self.config()["vscli"])
-        settings["index"] = self._state().get("index", "faiss flat (exact), 0 vectors")
+        settings["index"] = self.backend().describe(self._state())
+        settings["backend"] = settings.get("backend", {"kind": "faiss"})["kind"]
         return settings
 
     def touch(self) -> None:
@@ -234,7 +237,7 @@ class Store:
         with locked(self._lock):
             state = self._state()
             now = int(time.time())
-            changed = False
+            changed: list[dict[str, Any]] = []
             for file_id in dict.fromkeys(file_ids):
                 entry = state["files"].get(file_id)
                 if entry is not None:
@@ -242,7 +245,7 @@ class Store:
                         merged = {**entry["attributes"], **attributes}
                         validate_attributes(merged)
                         entry["attributes"] = merged
-                        changed = True
+                        changed.append(entry)
                     if entry["status"] in ("completed", "in_progress"):
                         continue
                 else:
@@ -261,6 +264,7 @@ class Store:
                 entry["last_error"] = None
                 entry["vscli"].update({"attempt": uuid.uuid4().hex, "queued_at": now, "worker": worker})
                 todo.append(file_id)
+            self._sync_attributes(changed)
             if changed or todo:
                 self._write_state(state)
         return todo
@@ -297,8 +301,17 @@ class Store:
             if entry is None:
                 raise NotFound(f"file {file_id} is not in vector store {self.id}")
             entry["attributes"] = dict(attributes)
+            self._sync_attributes([entry])
             self._write_state(state)
         return _public_entry(entry)
+
+    def _sync_attributes(self, entries: list[dict[str, Any]]) -> None:
+        """Give the backend the new attributes of these files before the manifest records them."""
+        indexed = [e for e in entries if e["status"] == "completed" and e["vscli"].get("serial") is not None]
+        if indexed:
+            backend = self.backend()
+            for entry in indexed:
+                backend.set_attributes(entry["vscli"]["serial"], entry["attributes"])
 
     # ---- file batches ------------------------------------------------------------------------------------
 
@@ -440,13 +453,10 @@ class Store:
         self._commit([Prepared(job, error=error) for job in jobs])
 
     def _commit(self, results: list[Prepared]) -> None:
-        """Write chunk manifests and a new index generation, then switch files.json to them."""
+        """Write chunk manifests and the vectors through the store's backend, then switch files.json."""
         with locked(self._lock):
             state = self._state()
-            generation = int(state.get("generation", 0))
-            dim = self.config()["vscli"]["dimension"]
-            index = None
-            keyword: KeywordWriter | None = None
+            writer: Writer | None = None
             garbage: list[Path] = []
             try:
                 for result in results:
@@ -459,13 +469,11 @@ class Store:
                         entry["status"] = "failed"
                         entry["last_error"] = result.error
                         continue
-                    if index is None:
-                        index = self._load_index(generation, dim)
-                        keyword = self._keyword_writer(state)
+                    if writer is None:
+                        writer = self.backend().writer(state)
                     old_serial = entry["vscli"].get("serial")
                     if old_serial is not None:
-                        index.remove_range(*vindex.file_id_range(old_serial))
-                        keyword.delete([old_serial])
+                        writer.remove(old_serial)
                         garbage.append(self._chunks_path(old_serial))
                     serial = int(state.get("next_serial", 1))
                     state["next_serial"] = serial + 1
@@ -480,25 +488,43 @@ class Store:
                             ],
                         },
                     )
-                    ids = [vindex.chunk_id(serial, int(pos)) for pos in result.owners.tolist()]
-                    index.add(result.vectors, _as_ids(ids))
-                    keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(result.chunks))],
-                                    [c.text for c in result.chunks])
+                    writer.add(serial, entry, [c.text for c in result.chunks], result.vectors, result.owners)
                     entry["status"] = "completed"
                     entry["last_error"] = None
                     entry["usage_bytes"] = result.job.size
-                    entry["vscli"].update(
-                        {"serial": serial, "chunks": len(result.chunks), "vectors": len(ids), "worker": None}
-                    )
-                if index is not None:
-                    garbage.append(self._save_index(state, index, generation))
-                    keyword.commit()  # before files.json: a file the manifest calls completed is searchable
+                    entry["vscli"].update({"serial": serial, "chunks": len(result.chunks),
+                                           "vectors": len(result.owners), "worker": None})
+                if writer is not None:
+                    garbage += writer.commit(state)  # durable before files.json names the new state
             except BaseException:
-                if keyword is not None:
-                    keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
+                if writer is not None:
+                    writer.abandon()
                 raise
             self._write_state(state)
+            if writer is not None:
+                writer.finish()
         _delete_quietly(garbage)
+
+    def backend(self, spec: dict[str, Any] | None = None) -> Backend:
+        """Where the store's vectors and keyword index live (`vscli.backends`)."""
+        from vscli.backends import open_backend
+
+        return open_backend(self, spec)
+
+    @contextmanager
+    def opened(self) -> Iterator[None]:
+        """Keep the backend's connection open across several operations (a batch of queries); a Milvus
+        Lite file is otherwise opened and released by each one."""
+        from vscli.backends import spec_of
+
+        spec = spec_of(self.config())
+        if spec["kind"] != "milvus":
+            yield
+            return
+        from vscli.backends.milvus_connection import connect
+
+        with connect(spec["uri"]):
+            yield
 
     def _save_index(self, state: dict[str, Any], index: vindex.VectorIndex, generation: int) -> Path | None:
         """Write the next index generation (after fitting its type to its size); returns the old file."""
@@ -521,21 +547,25 @@ class Store:
             missing = [f for f in file_ids if f not in state["files"]]
             if missing:
                 raise NotFound(f"file {missing[0]} is not in vector store {self.id}")
-            generation = int(state.get("generation", 0))
             serials = []
             for file_id in dict.fromkeys(file_ids):
                 entry = state["files"].pop(file_id)
                 if entry["vscli"].get("serial") is not None:
                     serials.append(entry["vscli"]["serial"])
-            garbage = [self._chunks_path(s) for s in serials]
-            if serials:
-                index = self._load_index(generation, self.config()["vscli"]["dimension"])
+            garbage: list[Path | None] = [self._chunks_path(s) for s in serials]
+            writer = self.backend().writer(state) if serials else None
+            try:
                 for serial in serials:
-                    index.remove_range(*vindex.file_id_range(serial))
-                garbage.append(self._save_index(state, index, generation))
+                    writer.remove(serial)  # type: ignore[union-attr]
+                if writer is not None:
+                    garbage += writer.commit(state)
+            except BaseException:
+                if writer is not None:
+                    writer.abandon()
+                raise
             self._write_state(state)
-            if serials:
-                self._forget_keywords(serials)
+            if writer is not None:
+                writer.finish()
         _delete_quietly(garbage)
         return list(dict.fromkeys(file_ids))
 
@@ -642,22 +672,69 @@ class Store:
         except VscliError:
             pass  # `doctor --repair` purges what is left
 
+    def migrate(self, spec: dict[str, Any], progress: ProgressHook | None = None) -> None:
+        """Move the store's vectors to another backend without embedding anything again.
+
+        The target is filled from the current backend's vectors and the chunk texts, then ``store.json``
+        names it (the commit point); only then is the old backend's copy dropped. A failure before the
+        switch leaves the store on its old backend, unchanged."""
+        hook = progress or (lambda event, amount: None)
+        with locked(self._lock):
+            config = self.config()
+            current = self.backend()
+            if spec == current.spec() or spec["kind"] == "faiss" == current.kind:
+                raise InvalidInput(f"store {self.id} is already on that backend ({current.describe(self._state())})")
+            state = self._state()
+            busy = [e["id"] for e in state["files"].values() if e["status"] == "in_progress"]
+            if busy:
+                raise InvalidInput(f"{len(busy)} file(s) of {self.id} are still being processed; "
+                                   f"`vscli status {self.id} --wait` first")
+            target = self.backend(spec)
+            target.prepare()
+            by_serial = {e["vscli"]["serial"]: e for e in state["files"].values()
+                         if e["status"] == "completed" and e["vscli"].get("serial") is not None}
+            writer = target.writer(state, fresh=True)
+            try:
+                moved = set()
+                for serial, vectors, owners in current.vectors(state):
+                    entry = by_serial.get(serial)
+                    if entry is None:
+                        continue  # a leftover of an interrupted write: not part of the store
+                    texts = [c["text"] for c in read_json(self._chunks_path(serial))["chunks"]]
+                    writer.add(serial, entry, texts, vectors, owners)
+                    moved.add(serial)
+                    hook("files", 1)
+                lost = [e["id"] for s, e in by_serial.items() if s not in moved and e["vscli"]["vectors"]]
+                if lost:
+                    raise CorruptData(f"the current index of {self.id} lacks the vectors of {lost[0]}; "
+                                      f"`vscli doctor {self.id} --repair` first")
+                garbage = writer.commit(state)
+            except BaseException:
+                writer.abandon()
+                raise
+            self._write_state(state)
+            config["vscli"]["backend"] = target.spec()  # after prepare(): records how keywords are searched
+            write_json(self.dir / "store.json", config)
+            writer.finish()
+        _delete_quietly(garbage)
+        try:
+            current.drop(keep_keywords=target.spec().get("keyword") == "local" or target.kind == "faiss")
+        except VscliError:
+            pass  # the old copy is no longer referenced; the store is complete on its new backend
+
     def delete(self) -> None:
-        """Delete the store: its manifests, chunks and index. Uploaded files stay in the workspace."""
+        """Delete the store: its manifests, chunks and index (a Milvus store's collection first, so a
+        server that cannot be reached leaves the store as it was). Uploaded files stay in the workspace."""
         self.config()
         with locked(self._lock):
+            if self.backend().kind != "faiss":
+                self.backend().drop()
             trash = self.ws.stores_dir / f".deleted-{self.id}"
             try:
                 os.replace(self.dir, trash)
             except OSError as exc:
                 raise os_error("delete", self.dir, exc) from exc
         shutil.rmtree(trash, ignore_errors=True)
-
-
-def _as_ids(ids: list[int]) -> Any:
-    import numpy as np
-
-    return np.asarray(ids, dtype=np.int64)
 
 
 def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
@@ -705,10 +782,15 @@ def create_store(
     metadata: dict[str, str] | None = None,
     expires_after_days: int | None = None,
     model: str = DEFAULT_MODEL,
+    backend: str = "faiss",
+    uri: str | None = None,
+    collection: str | None = None,
 ) -> Store:
     """Create an empty store. The model is loaded once here (unless it is the bundled default) to learn
-    its dimension and to fail now, not at the first upload, when it cannot be loaded."""
+    its dimension and to fail now, not at the first upload, when it cannot be loaded. A Milvus backend's
+    collection is created (or an empty one of the right dimension adopted) before the store appears."""
     from vscli import chunking
+    from vscli.backends import new_spec
 
     if not name.strip():
         raise InvalidInput("the store name must not be empty")
@@ -720,10 +802,11 @@ def create_store(
         raise InvalidInput(str(exc)) from None
     if expires_after_days is not None and not 1 <= expires_after_days <= 365:
         raise InvalidInput(f"--expires-after-days must be between 1 and 365, got {expires_after_days}")
+    store_id = new_id("vs_")
+    spec = new_spec(backend, uri, collection, store_id)
     dimension = _model_dimension(model)
     ws.ensure()
     now = int(time.time())
-    store_id = new_id("vs_")
     config = {
         "id": store_id,
         "object": "vector_store",
@@ -741,17 +824,30 @@ def create_store(
             "created_ns": time.time_ns(),  # orders stores made within the same second
         },
     }
-    with locked(ws.lock_path("stores")):
-        staging = ws.stores_dir / f".creating-{store_id}"
+    staging = ws.stores_dir / f".creating-{store_id}"
+    try:
         try:
             staging.mkdir(parents=True)
             (staging / "chunks").mkdir()
             write_json(staging / "store.json", config)
             write_json(staging / "files.json", {"generation": 0, "next_serial": 1, "files": {}})
-            os.replace(staging, ws.store_dir(store_id))
         except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
             raise os_error("create the store in", ws.stores_dir, exc) from exc
+        if spec["kind"] != "faiss":
+            staged = Store(ws, store_id)
+            staged.dir = staging
+            target = staged.backend(spec)
+            target.prepare()  # the collection exists (and fits) before the store does
+            config["vscli"]["backend"] = target.spec()
+            write_json(staging / "store.json", config)
+        with locked(ws.lock_path("stores")):
+            try:
+                os.replace(staging, ws.store_dir(store_id))
+            except OSError as exc:
+                raise os_error("create the store in", ws.stores_dir, exc) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return Store(ws, store_id)
 
 

@@ -67,6 +67,10 @@ def eval_modes(incomplete: str) -> list[str]:
     return [m for m in (*MODES, "all") if m.startswith(incomplete)]
 
 
+def backends(incomplete: str) -> list[str]:
+    return [b for b in ("faiss", "milvus") if b.startswith(incomplete)]
+
+
 def config_keys(incomplete: str) -> list[str]:
     from vscli import config
 

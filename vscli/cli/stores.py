@@ -14,6 +14,15 @@ from vscli.errors import ExitCode, WaitTimeout
 from vscli.store import Store, create_store, list_stores, resolve_store
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the OpenAI-shaped JSON object.")]
+UriOpt = Annotated[Optional[str], typer.Option(
+    "--uri", envvar="VSCLI_MILVUS_URI", help="Milvus: a Milvus Lite file (./vectors.db) or a server "
+    "(http://localhost:19530).")]
+TokenOpt = Annotated[Optional[str], typer.Option(
+    "--token", help="Milvus: USER:PASSWORD or an API key; default VSCLI_MILVUS_TOKEN, then the config "
+    "file's milvus_token. Never written into the store's manifest.")]
+CollectionOpt = Annotated[Optional[str], typer.Option(
+    "--collection", help="Milvus: the collection's name (default vscli_<store id>); an existing one must "
+    "be empty and of the model's dimension.")]
 StoreArg = Annotated[str, typer.Argument(metavar="STORE", help="Store id (vs_...) or its unique name.",
                                          autocompletion=complete.stores)]
 
@@ -32,15 +41,26 @@ def create(
     model: Annotated[str, typer.Option(
         "--model", envvar="VSCLI_EMBEDDING_MODEL", help="Embedding model: the bundled default, a local "
         "sentence-transformers directory, or a model in the Hugging Face cache.")] = DEFAULT_MODEL,
+    backend: Annotated[str, typer.Option(
+        "--backend", envvar="VSCLI_BACKEND", autocompletion=complete.backends,
+        help="Where vectors live: faiss (files in the workspace) or milvus (a collection; needs --uri).")
+    ] = "faiss",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a vector store and print its id.
 
     \b
     Example: vscli create docs --chunk-size 400 --chunk-overlap 100 --metadata project=wiki
+    Example: vscli create docs --backend milvus --uri ./vectors.db
     """
+    from vscli.backends.milvus_connection import use_token
+
+    use_token(token)
     store = create_store(workspace(), name, chunk_size, chunk_overlap, parse_metadata(metadata),
-                         expires_after_days, model)
+                         expires_after_days, model, backend, uri if backend == "milvus" else None, collection)
     if as_json:
         render.emit_json(store.obj())
     else:
@@ -119,6 +139,7 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
         ("bytes", f"{obj['usage_bytes']} ({render.human_bytes(obj['usage_bytes'])})"),
         ("model", f"{settings['model']} ({settings['dimension']} dimensions)"),
         ("chunking", chunking),
+        ("backend", settings["backend"]),
         ("index", settings["index"]),
         ("query encoder", _query_encoder(settings["model"])),
         ("created", render.timestamp(obj["created_at"])),
@@ -135,6 +156,40 @@ def _query_encoder(model: str) -> str:
     from vscli.embedding.onnx_export import describe
 
     return describe(resolve_model(model))
+
+
+@app.command()
+def migrate(
+    store: StoreArg,
+    to: Annotated[str, typer.Option("--to", autocompletion=complete.backends,
+                                    help="The backend to move to: faiss or milvus.")],
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a store's vectors to another backend (FAISS <-> Milvus) without embedding again.
+
+    The old copy is dropped only after the store has switched; a failure leaves the store as it was.
+
+    \b
+    Example: vscli migrate docs --to milvus --uri http://milvus.internal:19530
+    Example: vscli migrate docs --to faiss
+    """
+    from vscli.backends import new_spec
+    from vscli.backends.milvus_connection import use_token
+    from vscli.cli.progress import count_progress
+
+    use_token(token)
+    s = resolve_store(workspace(), store)
+    spec = new_spec(to, uri if to == "milvus" else None, collection, s.id)
+    completed = s.obj()["file_counts"]["completed"]
+    with count_progress(completed, "migrating", "files") as advance:
+        s.migrate(spec, progress=lambda event, amount: advance())
+    if as_json:
+        render.emit_json(s.obj())
+    else:
+        render.message(f"moved {s.id} ({completed} file(s)) to {s.settings()['index']}")
 
 
 @app.command()

@@ -1,0 +1,142 @@
+"""The embedded default: FAISS index generations and a tantivy keyword index in the store's directory.
+
+Each commit writes a whole new ``index-<g+1>.faiss`` (the old generation stays readable until
+``files.json`` switches to the new one); the keyword index is updated in place by tantivy's commits.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from vscli import index as vindex
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vscli.backends import Hits
+    from vscli.index.keyword import KeywordIndex, KeywordWriter
+    from vscli.reader import Snapshot
+    from vscli.store import Store
+
+
+class FaissBackend:
+    kind = "faiss"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "faiss"}
+
+    def prepare(self) -> None:
+        pass  # the store's directory is all it needs
+
+    def writer(self, state: dict[str, Any], fresh: bool = False) -> FaissWriter:
+        return FaissWriter(self.store, state, fresh)
+
+    def reader(self, snapshot: Snapshot) -> FaissReader:
+        return FaissReader(snapshot)
+
+    def set_attributes(self, serial: int, attributes: dict[str, Any]) -> None:
+        pass  # filters are applied from the manifest's attributes
+
+    def vectors(self, state: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        import numpy as np
+
+        generation = int(state.get("generation", 0))
+        if not generation:
+            return
+        index = self.store._load_index(generation, self.store.config()["vscli"]["dimension"])
+        vectors, ids = index._vectors_and_ids()  # type: ignore[attr-defined]
+        order = np.argsort(ids, kind="stable")  # a chunk's windows keep their order
+        vectors, ids = vectors[order], ids[order]
+        serials = ids >> vindex.CHUNK_BITS
+        bounds = np.flatnonzero(np.diff(serials)) + 1
+        for part in np.split(np.arange(len(ids)), bounds):
+            if len(part):
+                yield int(serials[part[0]]), vectors[part], ids[part] & ((1 << vindex.CHUNK_BITS) - 1)
+
+    def describe(self, state: dict[str, Any]) -> str:
+        return state.get("index", "faiss flat (exact), 0 vectors")
+
+    def drop(self, keep_keywords: bool = False) -> None:
+        store = self.store
+        for path in store.dir.glob("index-*.faiss"):
+            path.unlink(missing_ok=True)
+        if not keep_keywords:
+            shutil.rmtree(store.dir / "keyword", ignore_errors=True)
+
+
+class FaissWriter:
+    def __init__(self, store: Store, state: dict[str, Any], fresh: bool) -> None:
+        self.store = store
+        self.generation = int(state.get("generation", 0))
+        dimension = store.config()["vscli"]["dimension"]
+        self.index = vindex.open_index(None, dimension) if fresh else store._load_index(self.generation, dimension)
+        self.fresh = fresh
+        self.state = state
+        self.keyword: KeywordWriter | None = None
+        self.removed: list[int] = []
+
+    def remove(self, serial: int) -> None:
+        self.index.remove_range(*vindex.file_id_range(serial))
+        self.removed.append(serial)
+
+    def add(self, serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
+            owners: np.ndarray) -> None:
+        import numpy as np
+
+        self.index.add(vectors, np.asarray([vindex.chunk_id(serial, int(p)) for p in owners.tolist()], np.int64))
+        if self.keyword is None:
+            self.keyword = fresh_keyword_writer(self.store) if self.fresh else self.store._keyword_writer(self.state)
+        self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
+
+    def commit(self, state: dict[str, Any]) -> list[Path]:
+        garbage = [self.store._save_index(state, self.index, self.generation)]
+        if self.keyword is not None:
+            self.keyword.commit()  # before files.json: a file the manifest calls completed is searchable
+        elif self.fresh:
+            fresh_keyword_writer(self.store).commit()  # an empty store still gets an (empty) keyword index
+        return [p for p in garbage if p is not None]
+
+    def finish(self) -> None:
+        if self.removed:
+            self.store._forget_keywords(self.removed)
+
+    def abandon(self) -> None:
+        if self.keyword is not None:
+            self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
+
+
+def fresh_keyword_writer(store: Store) -> KeywordWriter:
+    """A writer over a new, empty keyword index (a migration rebuilds it from the chunk texts)."""
+    from vscli.index.keyword import KeywordIndex
+
+    keyword = KeywordIndex(store.dir / "keyword")
+    keyword.reset()
+    return keyword.writer()
+
+
+class FaissReader:
+    """Hits from the snapshot's index generation (memory-mapped) and the keyword index."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._vectors: vindex.VectorIndex | None = None
+        self._keyword: KeywordIndex | None = None
+
+    def vector_hits(self, query: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits:
+        snap = self.snapshot
+        if not snap.generation:
+            return []
+        if self._vectors is None:
+            self._vectors = vindex.open_index(snap.store._index_path(snap.generation),
+                                              snap.config["vscli"]["dimension"], read_only=True)
+        return self._vectors.search(query, k, snap.allowed_ids(flt) if flt is not None else None)
+
+    def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
+        if self._keyword is None:
+            self._keyword = self.snapshot.store.keyword_index()
+        return self._keyword.search(text, k, self.snapshot.serials(flt))

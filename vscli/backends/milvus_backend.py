@@ -1,0 +1,301 @@
+"""A store's vectors in one Milvus collection (Milvus Lite file or Milvus server).
+
+One row per embedded window: ``pk`` = chunk id << 8 | window, ``cid`` (the chunk id), ``serial`` (the
+file's serial in the store), ``file_id``, ``vector`` (inner product on normalized vectors = cosine),
+``text`` (the chunk text, on window 0 only, so BM25 counts each chunk once), ``sparse`` (BM25 terms,
+computed by Milvus from ``text``) and ``attributes`` (the file's attributes, for filter expressions).
+
+Writes are idempotent: adding a file first deletes rows left under its serial by an interrupted attempt,
+then upserts by primary key, so a crash and a retry never duplicate a chunk. Hits are grouped by chunk
+id (a chunk's best window), as the FAISS index does.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from vscli import index as vindex
+from vscli.backends.milvus_connection import connect, is_lite, translated
+from vscli.errors import BackendError, InvalidInput
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vscli.backends import Hits
+    from vscli.index.keyword import KeywordIndex, KeywordWriter
+    from vscli.reader import Snapshot
+    from vscli.store import Store
+
+WINDOW_BITS = 8  # up to 256 embedding windows per chunk
+MAX_TEXT_BYTES = 65535  # Milvus's VARCHAR limit
+MAX_TOP_K = 16384  # Milvus's limit on one search's results
+UPSERT_ROWS = 1000  # rows per upsert request
+SCHEMA_FIELDS = ("pk", "cid", "serial", "file_id", "vector", "text", "attributes")
+ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+
+
+def collection_name(requested: str | None, store_id: str) -> str:
+    name = requested or f"vscli_{store_id}"
+    if not _NAME.match(name):
+        raise InvalidInput(f"--collection must start with a letter or _ and hold only letters, digits and _ "
+                           f"(at most 255), got {name!r}")
+    return name
+
+
+class MilvusBackend:
+    kind = "milvus"
+
+    def __init__(self, store: Store, spec: dict[str, Any]) -> None:
+        self.store = store
+        self.uri: str = spec["uri"]
+        self.collection: str = spec["collection"]
+        self.keyword = spec.get("keyword", "milvus")  # "local": the server has no BM25, tantivy does it
+        self.dimension = int(store.config()["vscli"]["dimension"])
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "milvus", "uri": self.uri, "collection": self.collection, "keyword": self.keyword}
+
+    # ---- the collection ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the collection, or adopt an empty one made for a store of this dimension."""
+        with connect(self.uri) as client:
+            if client.has_collection(self.collection):
+                self._check(client)
+                count = self._count(client)
+                if count:
+                    raise BackendError(f"collection {self.collection} at {self.uri} already holds {count} "
+                                       "rows; choose another --collection (or drop it in Milvus)")
+                return
+            try:
+                client.create_collection(self.collection, schema=self._schema(client, bm25=True),
+                                         index_params=self._index_params(client, bm25=True),
+                                         consistency_level="Strong")
+                self.keyword = "milvus"
+            except Exception as exc:
+                if "function" not in str(exc).lower() and "bm25" not in str(exc).lower():
+                    raise
+                # a server older than Milvus 2.5 has no full-text search: vscli's keyword index stands in
+                client.create_collection(self.collection, schema=self._schema(client, bm25=False),
+                                         index_params=self._index_params(client, bm25=False),
+                                         consistency_level="Strong")
+                self.keyword = "local"
+
+    def _schema(self, client: Any, bm25: bool) -> Any:
+        from pymilvus import DataType, Function, FunctionType
+
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
+                                      description="a vscli vector store (github.com/vscli)")
+        schema.add_field("pk", DataType.INT64, is_primary=True)
+        schema.add_field("cid", DataType.INT64)
+        schema.add_field("serial", DataType.INT64)
+        schema.add_field("file_id", DataType.VARCHAR, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, nullable=True,
+                         **({"enable_analyzer": True, "analyzer_params": ANALYZER} if bm25 else {}))
+        schema.add_field("attributes", DataType.JSON)
+        if bm25:
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["text"], output_field_names=["sparse"]))
+        return schema
+
+    def _index_params(self, client: Any, bm25: bool) -> Any:
+        params = client.prepare_index_params()
+        params.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="IP")
+        if bm25:
+            params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        params.add_index(field_name="serial", index_type="INVERTED")
+        return params
+
+    def _check(self, client: Any) -> None:
+        """The collection must be one vscli made, for vectors of this store's dimension."""
+        info = client.describe_collection(self.collection)
+        fields = {f["name"]: f for f in info["fields"]}
+        missing = [name for name in SCHEMA_FIELDS if name not in fields]
+        if missing:
+            raise BackendError(f"collection {self.collection} at {self.uri} is not a vscli store "
+                               f"(it lacks the field {missing[0]!r})")
+        dim = int(fields["vector"]["params"].get("dim", 0))
+        if dim != self.dimension:
+            raise BackendError(f"collection {self.collection} at {self.uri} holds {dim}-dimensional vectors, "
+                               f"but this store's model makes {self.dimension}-dimensional ones")
+
+    def _open(self, client: Any) -> None:
+        """Check the collection and make sure it is loaded for search."""
+        if not client.has_collection(self.collection):
+            raise BackendError(f"collection {self.collection} is missing at {self.uri} (dropped outside "
+                               "vscli?); `vscli doctor` reports the damage")
+        self._check(client)
+        state = client.get_load_state(self.collection).get("state")
+        if getattr(state, "name", str(state)) != "Loaded":
+            client.load_collection(self.collection)
+
+    def _count(self, client: Any) -> int:
+        rows = client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    # ---- the Backend protocol ---------------------------------------------------------------------
+
+    def writer(self, state: dict[str, Any], fresh: bool = False) -> MilvusWriter:
+        return MilvusWriter(self, state, fresh)
+
+    def reader(self, snapshot: Snapshot) -> MilvusReader:
+        return MilvusReader(self, snapshot)
+
+    def set_attributes(self, serial: int, attributes: dict[str, Any]) -> None:
+        """Rewrite the file's rows with the new attributes (a full upsert works on every Milvus version)."""
+        with connect(self.uri) as client:
+            self._open(client)
+            rows = client.query(self.collection, filter=f"serial == {int(serial)}", output_fields=list(SCHEMA_FIELDS))
+            for row in rows:
+                row["attributes"] = attributes
+                row.pop("sparse", None)
+            for start in range(0, len(rows), UPSERT_ROWS):
+                client.upsert(self.collection, rows[start:start + UPSERT_ROWS])
+
+    def vectors(self, state: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        import numpy as np
+
+        serials = sorted(e["vscli"]["serial"] for e in state["files"].values()
+                         if e["status"] == "completed" and e["vscli"].get("serial") is not None)
+        with connect(self.uri) as client:
+            self._open(client)
+            for serial in serials:
+                rows = client.query(self.collection, filter=f"serial == {serial}", output_fields=["pk", "vector"])
+                rows.sort(key=lambda r: r["pk"])
+                vectors = np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dimension)
+                owners = np.asarray([(r["pk"] >> WINDOW_BITS) & ((1 << vindex.CHUNK_BITS) - 1) for r in rows],
+                                    dtype=np.int64)
+                yield serial, vectors, owners
+
+    def describe(self, state: dict[str, Any]) -> str:
+        count = sum(e["vscli"].get("vectors", 0) for e in state["files"].values() if e["status"] == "completed")
+        where = "Milvus Lite" if is_lite(self.uri) else "Milvus"
+        keywords = "BM25 by Milvus" if self.keyword == "milvus" else "BM25 by vscli's keyword index"
+        return f"{where} {self.uri} collection {self.collection} ({keywords}), {count} vectors"
+
+    def drop(self, keep_keywords: bool = False) -> None:
+        with connect(self.uri) as client:
+            if client.has_collection(self.collection):
+                client.drop_collection(self.collection)
+
+    # ---- the keyword index, when the server has no BM25 ---------------------------------------------
+
+    def local_keywords(self) -> KeywordIndex:
+        return self.store.keyword_index()
+
+
+def _rows(serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
+          owners: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    windows: dict[int, int] = {}
+    for vector, position in zip(vectors.tolist(), owners.tolist()):
+        window = windows.get(position, 0)
+        windows[position] = window + 1
+        if window >= 1 << WINDOW_BITS:
+            raise BackendError(f"a chunk of {entry['id']} needs more than {1 << WINDOW_BITS} embedding windows")
+        cid = vindex.chunk_id(serial, int(position))
+        rows.append({"pk": (cid << WINDOW_BITS) | window, "cid": cid, "serial": serial, "file_id": entry["id"],
+                     "vector": vector, "text": texts[position] if window == 0 else None,
+                     "attributes": entry["attributes"]})
+    return rows
+
+
+class MilvusWriter:
+    def __init__(self, backend: MilvusBackend, state: dict[str, Any], fresh: bool) -> None:
+        self.backend = backend
+        self.state = state
+        self.fresh = fresh
+        self.removed: list[int] = []
+        self.keyword: KeywordWriter | None = None
+        self._held = ExitStack()  # the connection is held until finish/abandon: one Lite open per commit
+        self.client = self._held.enter_context(connect(backend.uri))
+        try:
+            backend._open(self.client)
+        except BaseException:
+            self._held.close()
+            raise
+
+    def remove(self, serial: int) -> None:
+        self.removed.append(serial)
+
+    def add(self, serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
+            owners: np.ndarray) -> None:
+        backend = self.backend
+        rows = _rows(serial, entry, texts, vectors, owners)
+        with translated(backend.uri):
+            self.client.delete(backend.collection, filter=f"serial == {int(serial)}")  # an earlier attempt's
+            for start in range(0, len(rows), UPSERT_ROWS):
+                self.client.upsert(backend.collection, rows[start:start + UPSERT_ROWS])
+        if backend.keyword == "local":
+            if self.keyword is None:
+                from vscli.backends.faiss_backend import fresh_keyword_writer
+
+                store = backend.store
+                self.keyword = fresh_keyword_writer(store) if self.fresh else store._keyword_writer(self.state)
+            self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
+
+    def commit(self, state: dict[str, Any]) -> list[Path]:
+        state["index"] = self.backend.describe(state)
+        if self.keyword is not None:
+            self.keyword.commit()
+        return []  # upserts are durable when Milvus acknowledges them
+
+    def finish(self) -> None:
+        try:
+            if self.removed:
+                with translated(self.backend.uri):
+                    self.client.delete(self.backend.collection,
+                                       filter=f"serial in {sorted(set(int(s) for s in self.removed))}")
+                if self.backend.keyword == "local":
+                    self.backend.store._forget_keywords(self.removed)
+        except BackendError:
+            pass  # the rows are unreachable (their files are gone from the manifest); doctor purges them
+        finally:
+            self._held.close()
+
+    def abandon(self) -> None:
+        if self.keyword is not None:
+            self.keyword.abandon()
+        self._held.close()
+
+
+class MilvusReader:
+    """Hits from the collection, narrowed by the filter translated to a Milvus expression."""
+
+    def __init__(self, backend: MilvusBackend, snapshot: Snapshot) -> None:
+        self.backend = backend
+        self.snapshot = snapshot
+
+    def _expression(self, flt: dict[str, Any] | None) -> str:
+        from vscli.backends.milvus_filters import to_expression
+
+        return (to_expression(flt) or "") if flt is not None else ""
+
+    def vector_hits(self, query: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits:
+        backend = self.backend
+        with connect(backend.uri) as client:
+            backend._open(client)
+            found = client.search(backend.collection, data=[query.astype("float32").tolist()], anns_field="vector",
+                                  limit=min(k, MAX_TOP_K), filter=self._expression(flt), group_by_field="cid",
+                                  output_fields=["cid"], search_params={"metric_type": "IP"})
+        return [(int(hit["entity"]["cid"]), float(hit["distance"])) for hit in found[0]]
+
+    def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
+        backend = self.backend
+        if backend.keyword == "local":
+            return backend.local_keywords().search(text, k, self.snapshot.serials(flt))
+        if not text.strip():
+            return []
+        with connect(backend.uri) as client:
+            backend._open(client)
+            found = client.search(backend.collection, data=[text], anns_field="sparse", limit=min(k, MAX_TOP_K),
+                                  filter=self._expression(flt), output_fields=["cid"],
+                                  search_params={"metric_type": "BM25"})
+        # Milvus Lite reports BM25 as a negative distance, a server as a positive score: rank is what counts
+        return [(int(hit["entity"]["cid"]), abs(float(hit["distance"]))) for hit in found[0]]

@@ -1,0 +1,171 @@
+"""Connections to Milvus, and Milvus's failures as vscli errors.
+
+One client per URI per process. A Milvus Lite file (``*.db``) is an embedded engine that one process at a
+time may open (it holds a lock file while open), so vscli opens it only for the duration of an operation
+and releases it afterwards; a process that finds it busy waits for it, like vscli's own locks. A server
+URI (``http://host:19530``) keeps its client for the life of the process.
+
+The token comes from ``--token`` where a command offers it, then ``VSCLI_MILVUS_TOKEN``, then the config
+file's ``milvus_token``; it is never written into a store's manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from vscli.errors import BackendError, InvalidInput, VscliError
+from vscli.workspace import env_positive_int
+
+REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
+CONNECT_TIMEOUT = 10.0  # seconds to reach a server before giving up
+LITE_WAIT_ENV = "VSCLI_MILVUS_LITE_WAIT"
+LITE_WAIT = 120  # seconds to wait for another process to release a Milvus Lite file
+_CLIENTS: dict[str, list[Any]] = {}  # uri -> [client, users]
+_GUARD = threading.RLock()
+_token_flag: str | None = None
+
+
+def is_lite(uri: str) -> bool:
+    return not uri.startswith(REMOTE_SCHEMES)
+
+
+def normalise_uri(uri: str) -> str:
+    """A server URI as given, a Milvus Lite file as an absolute path (commands may run from anywhere)."""
+    uri = uri.strip()
+    if not uri:
+        raise InvalidInput("--uri must not be empty")
+    if not is_lite(uri):
+        return uri.rstrip("/")
+    if not uri.endswith(".db"):
+        raise InvalidInput(f"--uri must be a Milvus Lite file ending in .db or a server address such as "
+                           f"http://localhost:19530, got {uri!r}")
+    return str(Path(uri).expanduser().resolve())
+
+
+def use_token(token: str | None) -> None:
+    """The ``--token`` of this command, ahead of the environment and the config file."""
+    global _token_flag
+    _token_flag = token or None
+
+
+def _token() -> str:
+    from vscli import config
+
+    return config.value("milvus_token", _token_flag) or ""
+
+
+@contextmanager
+def connect(uri: str) -> Iterator[Any]:
+    """A `pymilvus.MilvusClient` for the URI; Milvus errors inside the block become `BackendError`."""
+    with _GUARD:
+        entry = _CLIENTS.get(uri)
+        if entry is None:
+            entry = _CLIENTS[uri] = [_open(uri), 0]
+        entry[1] += 1
+    try:
+        with translated(uri):
+            yield entry[0]
+    finally:
+        with _GUARD:
+            entry[1] -= 1
+            if entry[1] == 0 and is_lite(uri):
+                del _CLIENTS[uri]
+                _release(uri, entry[0])
+
+
+@contextmanager
+def translated(uri: str) -> Iterator[None]:
+    """Milvus's exceptions inside the block as `BackendError` (vscli's own pass through)."""
+    try:
+        yield
+    except VscliError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pymilvus", "grpc", "milvus_lite")):
+            raise translate(exc, uri) from exc
+        raise
+
+
+def _open(uri: str) -> Any:
+    _quiet_logs()
+    from pymilvus import MilvusClient
+
+    if not is_lite(uri):
+        try:
+            return MilvusClient(uri=uri, token=_token(), timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
+            raise translate(exc, uri) from exc
+    wait = env_positive_int(LITE_WAIT_ENV, LITE_WAIT)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return MilvusClient(uri=uri)
+        except Exception as exc:
+            if not _lite_busy(uri):
+                raise BackendError(f"cannot open the Milvus Lite database {uri}: {_message(exc)}") from exc
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"the Milvus Lite database {uri} stayed in use by another process for {wait}s "
+                    "(Milvus Lite serves one process at a time; use a Milvus server for concurrent use)"
+                ) from exc
+            time.sleep(0.2)
+
+
+def _lite_busy(uri: str) -> bool:
+    """Whether another process holds the Milvus Lite file's lock."""
+    import fcntl
+
+    try:
+        with open(Path(uri) / "LOCK", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def _release(uri: str, client: Any) -> None:
+    """Close the client and stop the in-process Milvus Lite server, which lets go of the file's lock."""
+    try:
+        client.close()
+    finally:
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
+
+
+def _quiet_logs() -> None:
+    """pymilvus and Milvus Lite log failures with tracebacks; vscli reports them itself (unless --debug)."""
+    if os.environ.get("VSCLI_DEBUG") in ("1", "true"):
+        return
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).disabled = True
+
+
+def _message(exc: Exception) -> str:
+    raw = getattr(exc, "message", None)
+    if raw is None and callable(getattr(exc, "details", None)):
+        raw = exc.details()  # type: ignore[attr-defined]  # a grpc.RpcError
+    text = str(raw or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def translate(exc: Exception, uri: str) -> BackendError:
+    """A Milvus failure as one line a user can act on."""
+    text = _message(exc)
+    lowered = text.lower()
+    if "fail connecting" in lowered or "unavailable" in lowered or "connection refused" in lowered:
+        return BackendError(f"cannot reach Milvus at {uri} (is the server running, and is the address right?)")
+    if "auth" in lowered or "unauthenticated" in lowered or "permission" in lowered or "token" in lowered:
+        return BackendError(f"Milvus at {uri} refused the token: set VSCLI_MILVUS_TOKEN or `vscli config set "
+                            "milvus_token USER:PASSWORD` (or an API key), or pass --token where offered")
+    return BackendError(f"Milvus at {uri}: {text}")
