@@ -36,7 +36,9 @@ def clustered(n: int, rng: np.random.Generator, centers: np.ndarray) -> np.ndarr
     return out
 
 
-def build(home: Path, vectors: np.ndarray, commits: int) -> tuple[str, float]:
+def build(home: Path, vectors: np.ndarray, commits: int, **create: str) -> tuple[str, float]:
+    """Build the store (``create``: e.g. backend="milvus", uri=...); returns its id and the seconds the
+    commits took."""
     from vscli.chunking import Chunk
     from vscli.files import FileRegistry
     from vscli.ingest import Job, Prepared
@@ -44,7 +46,7 @@ def build(home: Path, vectors: np.ndarray, commits: int) -> tuple[str, float]:
     from vscli.workspace import Workspace
 
     ws = Workspace(home)
-    store = create_store(ws, "scale")
+    store = create_store(ws, "scale", **create)  # type: ignore[arg-type]
     registry = FileRegistry(ws)
     n_files = len(vectors) // CHUNKS_PER_FILE
     file_ids = [registry.add(f"synthetic file {i}\n".encode(), f"file-{i:05d}.txt")[0]["id"] for i in range(n_files)]

@@ -38,6 +38,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> 
     return path
 
 
+BACKENDS = ["faiss", "milvus"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per backend: `vscli create` makes FAISS stores, then stores in a Milvus Lite file
+    (through VSCLI_BACKEND and VSCLI_MILVUS_URI, as a user would set them). Modules of the shared suite
+    use it with ``pytestmark = pytest.mark.usefixtures("backend")``."""
+    if request.param == "milvus":
+        monkeypatch.setenv("VSCLI_BACKEND", "milvus")
+        monkeypatch.setenv("VSCLI_MILVUS_URI", str(tmp_path / "milvus.db"))
+    return request.param
+
+
 @pytest.fixture
 def cli() -> Callable[..., Result]:
     """Run a vscli command in-process: cli("query", "docs", "text", input=...)."""

@@ -15,6 +15,8 @@ from tests.conftest import assert_clean_error
 from vscli.chunking import count_tokens
 from vscli.errors import ExitCode
 
+pytestmark = pytest.mark.usefixtures("backend")  # the shared suite: every test on FAISS and on Milvus
+
 QUESTION = "what is data mining?"
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import EXAMPLES, run_vscli
 
+pytestmark = pytest.mark.usefixtures("backend")  # the shared suite: every test on FAISS and on Milvus
+
 ID_RE = re.compile(r"^vs_[A-Za-z0-9]{24}$")
 FILE_RE = re.compile(r"^file-[A-Za-z0-9]{24}$")
 

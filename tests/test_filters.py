@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import assert_clean_error
+from tests.conftest import BACKENDS, assert_clean_error
 from vscli.cli import app
 from vscli.cli.options import parse_where
 from vscli.errors import ExitCode, InvalidInput
@@ -56,14 +56,19 @@ CASES = [  # (filter, the files it selects)
 ]
 
 
-@pytest.fixture(scope="module")
-def store_home(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Path]:
-    """One store with attributed files, shared by the tests of this module (they only read it)."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def store_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               model_cache: Path) -> Iterator[Path]:
+    """One store with attributed files, shared by the tests of this module (they only read it); once on
+    each backend (on Milvus, filters become Milvus expressions)."""
     home = tmp_path_factory.mktemp("filters-home")
     folder = tmp_path_factory.mktemp("filters-files")
     runner = CliRunner()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VSCLI_CACHE_DIR", str(model_cache))
+        if request.param == "milvus":
+            mp.setenv("VSCLI_BACKEND", "milvus")
+            mp.setenv("VSCLI_MILVUS_URI", str(home / "milvus.db"))
         assert runner.invoke(app, ["--home", str(home), "create", "docs"]).exit_code == 0
         for name, attrs in FILES.items():
             (folder / name).write_text(TEXTS[name] + "\n")

@@ -18,7 +18,7 @@ from tests.conftest import run_vscli, snapshot
 from tests.corpus import phrase, write_corpus
 from vscli.errors import ExitCode
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.usefixtures("backend")]  # shared suite: FAISS and Milvus
 
 
 def popen_vscli(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -158,7 +158,7 @@ def test_kill_9_during_rm(tmp_path: Path, home: Path) -> None:
     assert run_vscli("create", "docs", home=home).returncode == 0
     up = run_vscli("upload", str(tmp_path / "corpus"), "-r", "--store", "docs", home=home)
     ids = up.stdout.decode().split()
-    for delay in (0.35, 0.45, 0.55, 0.7):
+    for delay in (0.35, 0.45, 0.55, 0.7, 1.0, 1.5, 2.5):  # Milvus's client adds start-up time
         present = set(completed_files(home))
         victims = sorted(present)[:3]
         if not victims:
@@ -225,19 +225,23 @@ def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
     assert snapshot(home) == before
 
 
-def test_full_disk_keeps_the_old_state(tmp_path: Path, dataset: Path) -> None:
-    """A store on a tiny file system: writes fail with a clear error and the old state survives."""
+def test_full_disk_keeps_the_old_state(tmp_path: Path, dataset: Path, backend: str) -> None:
+    """A store on a tiny file system: writes fail with a clear error and the old state survives. On
+    Milvus, the Milvus Lite file is on the small file system too."""
     seed_home = tmp_path / "seed"
-    assert run_vscli("create", "docs", home=seed_home).returncode == 0
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    env = {"VSCLI_MILVUS_URI": str(mnt / "milvus.db")}  # used when the backend is milvus
+    assert run_vscli("create", "docs", home=seed_home, env=env).returncode == 0
     assert run_vscli("upload", str(dataset / "data_mining.md"), "--store", "docs", home=seed_home).returncode == 0
     big = tmp_path / "big.md"
     big.write_text("\n\n".join(f"Paragraph {i} about {phrase(i)} and its habits." for i in range(1500)))
-    mnt = tmp_path / "small"
-    mnt.mkdir()
     out = tmp_path / "out"
     out.mkdir()
     result = _in_mount_namespace(f"""
+        cp -a {mnt} {tmp_path}/small-seed
         mount -t tmpfs -o size=4m tmpfs {mnt} || exit 99
+        cp -a {tmp_path}/small-seed/. {mnt}/
         cp -a {seed_home} {mnt}/home
         export VSCLI_HOME={mnt}/home
         # Fill the disk, leaving a little room: enough for the upload's bytes, not for its index.

@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import EXAMPLES, ROOT, run_vscli
 
+pytestmark = pytest.mark.usefixtures("backend")  # the shared suite: every test on FAISS and on Milvus
+
 KEY = "test-key-0123456789"
 
 

@@ -15,7 +15,8 @@ import pytest
 from tests.conftest import run_vscli
 from vscli.errors import ExitCode
 
-HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime", "openai", "numpy")
+HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime", "openai", "numpy", "pymilvus",
+         "milvus_lite", "grpc")
 
 
 def test_python_m_vscli_and_console_script(home: Path) -> None:
@@ -45,7 +46,7 @@ def _modules_loaded_by(args: list[str], home: Path) -> list[str]:
     return [m for m in line[len("LOADED="):].split(",") if m]
 
 
-def test_light_commands_load_no_heavy_module(cli, dataset: Path, home: Path) -> None:
+def test_light_commands_load_no_heavy_module(cli, dataset: Path, home: Path, backend: str) -> None:
     cli("create", "docs")
     file_id = cli("upload", str(dataset / "data_mining.md"), "--store", "docs").stdout.strip()
     for args in (["--help"], ["ls"], ["status", "docs"], ["cat", file_id], ["files", "docs"],

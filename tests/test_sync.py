@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import EXAMPLES, snapshot
 from vscli.errors import ExitCode
 
+pytestmark = pytest.mark.usefixtures("backend")  # the shared suite: every test on FAISS and on Milvus
+
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:

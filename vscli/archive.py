@@ -60,6 +60,9 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
         if busy:
             raise InvalidInput(f"{len(busy)} file(s) of {store.id} are still being processed; wait with "
                                f"`vscli status {store.id} --wait` and export again")
+        if config["vscli"].get("backend", {"kind": "faiss"})["kind"] != "faiss":
+            raise InvalidInput(f"store {store.id} keeps its vectors in Milvus; archives carry FAISS stores: "
+                               f"`vscli migrate {store.id} --to faiss` first (Milvus has its own backups)")
         members: list[tuple[str, Path]] = [("store/store.json", store.dir / "store.json"),
                                            ("store/files.json", store.dir / "files.json")]
         generation = int(state.get("generation", 0))

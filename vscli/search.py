@@ -69,8 +69,9 @@ def search_many(
     """Many queries over one store; yields one page per query as soon as it is ready."""
     check_k(k)
     searcher = Searcher(store, mode, filters, min_score)
-    for query in queries:
-        yield page(query, searcher.results(query, k))
+    with store.opened():  # one connection for the batch (a Milvus Lite file is opened once)
+        for query in queries:
+            yield page(query, searcher.results(query, k))
 
 
 class Searcher:
@@ -97,6 +98,10 @@ class Searcher:
         if not query.strip():
             raise InvalidInput("the query must not be empty")
         vector = self._embed(query) if self.mode != "keyword" else None
+        with self.store.opened():
+            return self._results(query, vector, k)
+
+    def _results(self, query: str, vector: Any, k: int) -> list[dict[str, Any]]:
         for attempt in range(READ_RETRIES):
             try:
                 self._snapshot = self.store.snapshot(self._snapshot)

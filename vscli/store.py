@@ -227,6 +227,7 @@ class Store:
         attributes = attributes or {}
         validate_attributes(attributes)
         check_environment()  # a bad setting fails here, before anything changes
+        self.backend().check()  # and so does a Milvus server that cannot be reached
         registry = FileRegistry(self.ws)
         for file_id in file_ids:
             registry.get(file_id)  # unknown ids fail before anything changes

@@ -57,12 +57,18 @@ class Reader(Protocol):
 
 class Backend(Protocol):
     kind: str
+    local_keywords: bool  # whether keyword search uses vscli's tantivy index in the store's directory
+    deletes_after_commit: bool  # removed rows go after files.json is written (a kill may leave strays)
 
     def spec(self) -> dict[str, Any]:
         """How the manifest records this backend (``store.json``'s ``vscli.backend``)."""
 
     def prepare(self) -> None:
         """Create (or check) the backend's storage for a new store or a migration; raises if unusable."""
+
+    def check(self) -> None:
+        """Raise now when the backend cannot be used (server unreachable, token refused, collection gone),
+        so a command fails before it changes anything."""
 
     def writer(self, state: dict[str, Any], fresh: bool = False) -> Writer:
         """A writer over the current contents (``fresh``: over nothing, for a migration)."""
@@ -74,6 +80,10 @@ class Backend(Protocol):
 
     def vectors(self, state: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Every completed file's (serial, vectors, owners), to move the store elsewhere."""
+
+    def serial_counts(self, state: dict[str, Any]) -> dict[int, int]:
+        """How many vectors the backend holds for each file serial (`vscli doctor` compares them with the
+        manifest); raises CorruptData when the index itself is gone."""
 
     def describe(self, state: dict[str, Any]) -> str:
         """What holds the vectors and how many (shown by `vscli status`)."""

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 class FaissBackend:
     kind = "faiss"
+    local_keywords = True
+    deletes_after_commit = False
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -32,6 +34,9 @@ class FaissBackend:
 
     def prepare(self) -> None:
         pass  # the store's directory is all it needs
+
+    def check(self) -> None:
+        pass  # problems with the files surface as CorruptData where they are read
 
     def writer(self, state: dict[str, Any], fresh: bool = False) -> FaissWriter:
         return FaissWriter(self.store, state, fresh)
@@ -57,6 +62,13 @@ class FaissBackend:
         for part in np.split(np.arange(len(ids)), bounds):
             if len(part):
                 yield int(serials[part[0]]), vectors[part], ids[part] & ((1 << vindex.CHUNK_BITS) - 1)
+
+    def serial_counts(self, state: dict[str, Any]) -> dict[int, int]:
+        import numpy as np
+
+        index = self.store._load_index(int(state.get("generation", 0)), self.store.config()["vscli"]["dimension"])
+        serials, counts = np.unique(index.ids() >> vindex.CHUNK_BITS, return_counts=True)
+        return dict(zip(serials.tolist(), counts.tolist()))
 
     def describe(self, state: dict[str, Any]) -> str:
         return state.get("index", "faiss flat (exact), 0 vectors")

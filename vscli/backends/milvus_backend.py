@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import index as vindex
 from vscli.backends.milvus_connection import connect, is_lite, translated
-from vscli.errors import BackendError, InvalidInput
+from vscli.errors import BackendError, CorruptData, InvalidInput
 
 if TYPE_CHECKING:
     import numpy as np
 
     from vscli.backends import Hits
-    from vscli.index.keyword import KeywordIndex, KeywordWriter
+    from vscli.index.keyword import KeywordWriter
     from vscli.reader import Snapshot
     from vscli.store import Store
 
@@ -38,6 +38,15 @@ ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
+def has_full_text_search(version: str) -> bool:
+    """Whether a Milvus server of this version has BM25 full-text search (Milvus 2.5 and later; every
+    Milvus Lite 3). An unrecognised version is given the benefit of the doubt: creation tells."""
+    if version.startswith("milvus_lite"):
+        return True
+    found = re.search(r"(\d+)\.(\d+)", version)
+    return found is None or (int(found.group(1)), int(found.group(2))) >= (2, 5)
+
+
 def collection_name(requested: str | None, store_id: str) -> str:
     name = requested or f"vscli_{store_id}"
     if not _NAME.match(name):
@@ -48,12 +57,14 @@ def collection_name(requested: str | None, store_id: str) -> str:
 
 class MilvusBackend:
     kind = "milvus"
+    deletes_after_commit = True
 
     def __init__(self, store: Store, spec: dict[str, Any]) -> None:
         self.store = store
         self.uri: str = spec["uri"]
         self.collection: str = spec["collection"]
         self.keyword = spec.get("keyword", "milvus")  # "local": the server has no BM25, tantivy does it
+        self.local_keywords = self.keyword == "local"
         self.dimension = int(store.config()["vscli"]["dimension"])
 
     def spec(self) -> dict[str, Any]:
@@ -65,25 +76,29 @@ class MilvusBackend:
         """Create the collection, or adopt an empty one made for a store of this dimension."""
         with connect(self.uri) as client:
             if client.has_collection(self.collection):
-                self._check(client)
+                fields = self._check(client)
                 count = self._count(client)
                 if count:
                     raise BackendError(f"collection {self.collection} at {self.uri} already holds {count} "
                                        "rows; choose another --collection (or drop it in Milvus)")
+                self.local_keywords = "sparse" not in fields
+                self.keyword = "local" if self.local_keywords else "milvus"
                 return
+            bm25 = has_full_text_search(client.get_server_version())
             try:
-                client.create_collection(self.collection, schema=self._schema(client, bm25=True),
-                                         index_params=self._index_params(client, bm25=True),
-                                         consistency_level="Strong")
-                self.keyword = "milvus"
-            except Exception as exc:
-                if "function" not in str(exc).lower() and "bm25" not in str(exc).lower():
+                self._create(client, bm25)
+            except BackendError as exc:
+                if not bm25 or "function" not in exc.message.lower() and "bm25" not in exc.message.lower():
                     raise
-                # a server older than Milvus 2.5 has no full-text search: vscli's keyword index stands in
-                client.create_collection(self.collection, schema=self._schema(client, bm25=False),
-                                         index_params=self._index_params(client, bm25=False),
-                                         consistency_level="Strong")
-                self.keyword = "local"
+                bm25 = False  # a server that claims a new version but lacks full-text search
+                self._create(client, bm25)
+            self.keyword = "milvus" if bm25 else "local"  # without BM25 in Milvus, vscli's keyword index
+            self.local_keywords = not bm25
+
+    def _create(self, client: Any, bm25: bool) -> None:
+        with translated(self.uri):
+            client.create_collection(self.collection, schema=self._schema(client, bm25),
+                                     index_params=self._index_params(client, bm25), consistency_level="Strong")
 
     def _schema(self, client: Any, bm25: bool) -> Any:
         from pymilvus import DataType, Function, FunctionType
@@ -112,7 +127,7 @@ class MilvusBackend:
         params.add_index(field_name="serial", index_type="INVERTED")
         return params
 
-    def _check(self, client: Any) -> None:
+    def _check(self, client: Any) -> dict[str, Any]:
         """The collection must be one vscli made, for vectors of this store's dimension."""
         info = client.describe_collection(self.collection)
         fields = {f["name"]: f for f in info["fields"]}
@@ -124,12 +139,13 @@ class MilvusBackend:
         if dim != self.dimension:
             raise BackendError(f"collection {self.collection} at {self.uri} holds {dim}-dimensional vectors, "
                                f"but this store's model makes {self.dimension}-dimensional ones")
+        return fields
 
     def _open(self, client: Any) -> None:
         """Check the collection and make sure it is loaded for search."""
         if not client.has_collection(self.collection):
-            raise BackendError(f"collection {self.collection} is missing at {self.uri} (dropped outside "
-                               "vscli?); `vscli doctor` reports the damage")
+            raise CorruptData(f"store {self.store.id} is missing its collection {self.collection} at {self.uri} "
+                              "(dropped outside vscli?)")
         self._check(client)
         state = client.get_load_state(self.collection).get("state")
         if getattr(state, "name", str(state)) != "Loaded":
@@ -140,6 +156,10 @@ class MilvusBackend:
         return int(rows[0]["count(*)"]) if rows else 0
 
     # ---- the Backend protocol ---------------------------------------------------------------------
+
+    def check(self) -> None:
+        with connect(self.uri) as client:
+            self._open(client)
 
     def writer(self, state: dict[str, Any], fresh: bool = False) -> MilvusWriter:
         return MilvusWriter(self, state, fresh)
@@ -173,6 +193,19 @@ class MilvusBackend:
                                     dtype=np.int64)
                 yield serial, vectors, owners
 
+    def serial_counts(self, state: dict[str, Any]) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        with connect(self.uri) as client:
+            self._open(client)
+            rows = client.query_iterator(self.collection, batch_size=10000, filter="", output_fields=["serial"])
+            try:
+                while batch := rows.next():
+                    for row in batch:
+                        counts[row["serial"]] = counts.get(row["serial"], 0) + 1
+            finally:
+                rows.close()
+        return counts
+
     def describe(self, state: dict[str, Any]) -> str:
         count = sum(e["vscli"].get("vectors", 0) for e in state["files"].values() if e["status"] == "completed")
         where = "Milvus Lite" if is_lite(self.uri) else "Milvus"
@@ -183,11 +216,6 @@ class MilvusBackend:
         with connect(self.uri) as client:
             if client.has_collection(self.collection):
                 client.drop_collection(self.collection)
-
-    # ---- the keyword index, when the server has no BM25 ---------------------------------------------
-
-    def local_keywords(self) -> KeywordIndex:
-        return self.store.keyword_index()
 
 
 def _rows(serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
@@ -289,7 +317,7 @@ class MilvusReader:
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
         backend = self.backend
         if backend.keyword == "local":
-            return backend.local_keywords().search(text, k, self.snapshot.serials(flt))
+            return backend.store.keyword_index().search(text, k, self.snapshot.serials(flt))
         if not text.strip():
             return []
         with connect(backend.uri) as client:

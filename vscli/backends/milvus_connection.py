@@ -26,7 +26,7 @@ REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
 CONNECT_TIMEOUT = 10.0  # seconds to reach a server before giving up
 LITE_WAIT_ENV = "VSCLI_MILVUS_LITE_WAIT"
 LITE_WAIT = 120  # seconds to wait for another process to release a Milvus Lite file
-_CLIENTS: dict[str, list[Any]] = {}  # uri -> [client, users]
+_CLIENTS: dict[tuple[str, str], list[Any]] = {}  # (uri, token) -> [client, users]
 _GUARD = threading.RLock()
 _token_flag: str | None = None
 
@@ -48,10 +48,15 @@ def normalise_uri(uri: str) -> str:
     return str(Path(uri).expanduser().resolve())
 
 
-def use_token(token: str | None) -> None:
-    """The ``--token`` of this command, ahead of the environment and the config file."""
+@contextmanager
+def token_flag(token: str | None) -> Iterator[None]:
+    """Use a command's ``--token`` inside the block, ahead of the environment and the config file."""
     global _token_flag
-    _token_flag = token or None
+    previous, _token_flag = _token_flag, token or None
+    try:
+        yield
+    finally:
+        _token_flag = previous
 
 
 def _token() -> str:
@@ -63,10 +68,11 @@ def _token() -> str:
 @contextmanager
 def connect(uri: str) -> Iterator[Any]:
     """A `pymilvus.MilvusClient` for the URI; Milvus errors inside the block become `BackendError`."""
+    key = (uri, "" if is_lite(uri) else _token())
     with _GUARD:
-        entry = _CLIENTS.get(uri)
+        entry = _CLIENTS.get(key)
         if entry is None:
-            entry = _CLIENTS[uri] = [_open(uri), 0]
+            entry = _CLIENTS[key] = [_open(uri, key[1]), 0]
         entry[1] += 1
     try:
         with translated(uri):
@@ -75,7 +81,7 @@ def connect(uri: str) -> Iterator[Any]:
         with _GUARD:
             entry[1] -= 1
             if entry[1] == 0 and is_lite(uri):
-                del _CLIENTS[uri]
+                del _CLIENTS[key]
                 _release(uri, entry[0])
 
 
@@ -92,13 +98,17 @@ def translated(uri: str) -> Iterator[None]:
         raise
 
 
-def _open(uri: str) -> Any:
-    _quiet_logs()
-    from pymilvus import MilvusClient
+def _open(uri: str, token: str) -> Any:
+    try:
+        from pymilvus import MilvusClient
+    except ImportError:
+        raise BackendError("the milvus backend needs pymilvus and milvus-lite: pip install 'vscli[milvus]'") from None
+
+    _quiet_logs()  # after the import: pymilvus configures its loggers when it is imported
 
     if not is_lite(uri):
         try:
-            return MilvusClient(uri=uri, token=_token(), timeout=CONNECT_TIMEOUT)
+            return MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT)
         except Exception as exc:
             raise translate(exc, uri) from exc
     wait = env_positive_int(LITE_WAIT_ENV, LITE_WAIT)
@@ -147,8 +157,8 @@ def _quiet_logs() -> None:
     """pymilvus and Milvus Lite log failures with tracebacks; vscli reports them itself (unless --debug)."""
     if os.environ.get("VSCLI_DEBUG") in ("1", "true"):
         return
-    for name in ("pymilvus", "milvus_lite"):
-        logging.getLogger(name).disabled = True
+    for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def _message(exc: Exception) -> str:
@@ -160,12 +170,30 @@ def _message(exc: Exception) -> str:
 
 
 def translate(exc: Exception, uri: str) -> BackendError:
-    """A Milvus failure as one line a user can act on."""
+    """A Milvus failure as one line a user can act on. pymilvus reports a refused token while connecting
+    as "Fail connecting ... illegal connection params or server unavailable"; the gRPC status it
+    chains tells a refused token (UNAUTHENTICATED, PERMISSION_DENIED) from a server that is not there."""
+    status = _grpc_status(exc)
     text = _message(exc)
     lowered = text.lower()
-    if "fail connecting" in lowered or "unavailable" in lowered or "connection refused" in lowered:
-        return BackendError(f"cannot reach Milvus at {uri} (is the server running, and is the address right?)")
-    if "auth" in lowered or "unauthenticated" in lowered or "permission" in lowered or "token" in lowered:
+    if status in ("UNAUTHENTICATED", "PERMISSION_DENIED") or "auth check failure" in lowered:
         return BackendError(f"Milvus at {uri} refused the token: set VSCLI_MILVUS_TOKEN or `vscli config set "
                             "milvus_token USER:PASSWORD` (or an API key), or pass --token where offered")
+    if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or "fail connecting" in lowered:
+        return BackendError(f"cannot reach Milvus at {uri} (is the server running, and is the address right?)")
     return BackendError(f"Milvus at {uri}: {text}")
+
+
+def _grpc_status(exc: BaseException | None) -> str | None:
+    """The gRPC status code name in the exception or the ones it was raised from."""
+    seen = 0
+    while exc is not None and seen < 8:
+        code = getattr(exc, "code", None)
+        if callable(code):
+            try:
+                return str(getattr(code(), "name", code()))
+            except Exception:
+                pass
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None

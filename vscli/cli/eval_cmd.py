@@ -2,7 +2,7 @@
 
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,6 +11,9 @@ from vscli.cli.app import app, workspace
 from vscli.cli.progress import count_progress
 from vscli.cli.stores import StoreArg
 from vscli.search import DEFAULT_MODE, MODES, check_mode
+
+if TYPE_CHECKING:
+    from vscli.store import Store
 
 
 @app.command(name="eval")
@@ -38,7 +41,6 @@ def eval_(
     """
     from vscli import evaluation
     from vscli.errors import InvalidInput
-    from vscli.search import Searcher
     from vscli.store import resolve_store
 
     modes = list(MODES) if mode == "all" else [check_mode(mode)]
@@ -47,6 +49,22 @@ def eval_(
     data = evaluation.judged(evaluation.read_queries(queries), evaluation.read_qrels(qrels))
     s = resolve_store(workspace(), store)
     judged_docs = {doc for grades in data.qrels.values() for doc in grades}
+    with s.opened():  # one connection for every query (a Milvus Lite file is opened once)
+        runs = _runs(s, modes, data, k, per_query, quiet, judged_docs)
+    if as_json:
+        render.emit_json({"object": "vscli.eval", "vector_store_id": s.id, "queries": len(data.queries),
+                          "depth": k, "runs": runs})
+        return
+    render.table(["mode", *evaluation.METRICS],
+                 [[r["mode"], *(f"{r['metrics'][m]:.4f}" for m in evaluation.METRICS)] for r in runs])
+    render.message(f"{len(data.queries)} judged queries; documents ranked per query: {k}")
+
+
+def _runs(s: "Store", modes: list[str], data: Any, k: int, per_query: bool, quiet: bool,
+          judged_docs: set[str]) -> list[dict[str, Any]]:
+    from vscli import evaluation
+    from vscli.search import Searcher
+
     runs = []
     for m in modes:
         searcher = Searcher(s, m)
@@ -59,10 +77,4 @@ def eval_(
         if m == modes[0] and not any(doc in judged_docs for r in records for doc in r["top"]):
             render.message("warning: no result is a judged document; do the filenames (without extension) "
                            "or doc_id attributes match the qrels' corpus ids?")
-    if as_json:
-        render.emit_json({"object": "vscli.eval", "vector_store_id": s.id, "queries": len(data.queries),
-                          "depth": k, "runs": runs})
-        return
-    render.table(["mode", *evaluation.METRICS],
-                 [[r["mode"], *(f"{r['metrics'][m]:.4f}" for m in evaluation.METRICS)] for r in runs])
-    render.message(f"{len(data.queries)} judged queries; documents ranked per query: {k}")
+    return runs

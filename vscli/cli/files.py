@@ -163,6 +163,7 @@ def upload(
     if target is not None:
         target.check_queryable()
         check_environment()
+        target.backend().check()  # an unreachable Milvus fails the command before anything is uploaded
     if encoding:
         import codecs
 

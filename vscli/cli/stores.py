@@ -56,11 +56,11 @@ def create(
     Example: vscli create docs --chunk-size 400 --chunk-overlap 100 --metadata project=wiki
     Example: vscli create docs --backend milvus --uri ./vectors.db
     """
-    from vscli.backends.milvus_connection import use_token
+    from vscli.backends.milvus_connection import token_flag
 
-    use_token(token)
-    store = create_store(workspace(), name, chunk_size, chunk_overlap, parse_metadata(metadata),
-                         expires_after_days, model, backend, uri if backend == "milvus" else None, collection)
+    with token_flag(token):
+        store = create_store(workspace(), name, chunk_size, chunk_overlap, parse_metadata(metadata),
+                             expires_after_days, model, backend, uri if backend == "milvus" else None, collection)
     if as_json:
         render.emit_json(store.obj())
     else:
@@ -177,14 +177,13 @@ def migrate(
     Example: vscli migrate docs --to faiss
     """
     from vscli.backends import new_spec
-    from vscli.backends.milvus_connection import use_token
+    from vscli.backends.milvus_connection import token_flag
     from vscli.cli.progress import count_progress
 
-    use_token(token)
     s = resolve_store(workspace(), store)
     spec = new_spec(to, uri if to == "milvus" else None, collection, s.id)
     completed = s.obj()["file_counts"]["completed"]
-    with count_progress(completed, "migrating", "files") as advance:
+    with token_flag(token), count_progress(completed, "migrating", "files") as advance:
         s.migrate(spec, progress=lambda event, amount: advance())
     if as_json:
         render.emit_json(s.obj())
