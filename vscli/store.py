@@ -497,11 +497,11 @@ class Store:
                                            "vectors": len(result.owners), "worker": None})
                 if writer is not None:
                     garbage += writer.commit(state)  # durable before files.json names the new state
+                self._write_state(state)
             except BaseException:
                 if writer is not None:
                     writer.abandon()
                 raise
-            self._write_state(state)
             if writer is not None:
                 writer.finish()
         _delete_quietly(garbage)
@@ -560,11 +560,11 @@ class Store:
                     writer.remove(serial)  # type: ignore[union-attr]
                 if writer is not None:
                     garbage += writer.commit(state)
+                self._write_state(state)
             except BaseException:
                 if writer is not None:
                     writer.abandon()
                 raise
-            self._write_state(state)
             if writer is not None:
                 writer.finish()
         _delete_quietly(garbage)
@@ -691,7 +691,7 @@ class Store:
                 raise InvalidInput(f"{len(busy)} file(s) of {self.id} are still being processed; "
                                    f"`vscli status {self.id} --wait` first")
             target = self.backend(spec)
-            target.prepare()
+            created = target.prepare()
             by_serial = {e["vscli"]["serial"]: e for e in state["files"].values()
                          if e["status"] == "completed" and e["vscli"].get("serial") is not None}
             writer = target.writer(state, fresh=True)
@@ -710,12 +710,17 @@ class Store:
                     raise CorruptData(f"the current index of {self.id} lacks the vectors of {lost[0]}; "
                                       f"`vscli doctor {self.id} --repair` first")
                 garbage = writer.commit(state)
+                self._write_state(state)
+                config["vscli"]["backend"] = target.spec()  # after prepare(): how keywords are searched
+                write_json(self.dir / "store.json", config)  # the switch
             except BaseException:
                 writer.abandon()
+                if created:
+                    try:  # a retry starts clean instead of finding a half-filled collection
+                        target.drop(keep_keywords=current.local_keywords)
+                    except VscliError:
+                        pass
                 raise
-            self._write_state(state)
-            config["vscli"]["backend"] = target.spec()  # after prepare(): records how keywords are searched
-            write_json(self.dir / "store.json", config)
             writer.finish()
         _delete_quietly(garbage)
         try:

@@ -63,8 +63,9 @@ class Backend(Protocol):
     def spec(self) -> dict[str, Any]:
         """How the manifest records this backend (``store.json``'s ``vscli.backend``)."""
 
-    def prepare(self) -> None:
-        """Create (or check) the backend's storage for a new store or a migration; raises if unusable."""
+    def prepare(self) -> bool:
+        """Create (or check) the backend's storage for a new store or a migration; raises if unusable.
+        Returns whether it created something (which a failed migration then drops again)."""
 
     def check(self) -> None:
         """Raise now when the backend cannot be used (server unreachable, token refused, collection gone),

@@ -32,8 +32,8 @@ class FaissBackend:
     def spec(self) -> dict[str, Any]:
         return {"kind": "faiss"}
 
-    def prepare(self) -> None:
-        pass  # the store's directory is all it needs
+    def prepare(self) -> bool:
+        return True  # the store's directory is all it needs; its files are written by the writer
 
     def check(self) -> None:
         pass  # problems with the files surface as CorruptData where they are read
@@ -91,6 +91,7 @@ class FaissWriter:
         self.state = state
         self.keyword: KeywordWriter | None = None
         self.removed: list[int] = []
+        self.adopt_keywords = fresh and keywords_kept(store)
 
     def remove(self, serial: int) -> None:
         self.index.remove_range(*vindex.file_id_range(serial))
@@ -101,6 +102,8 @@ class FaissWriter:
         import numpy as np
 
         self.index.add(vectors, np.asarray([vindex.chunk_id(serial, int(p)) for p in owners.tolist()], np.int64))
+        if self.adopt_keywords:
+            return
         if self.keyword is None:
             self.keyword = fresh_keyword_writer(self.store) if self.fresh else self.store._keyword_writer(self.state)
         self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
@@ -109,7 +112,7 @@ class FaissWriter:
         garbage = [self.store._save_index(state, self.index, self.generation)]
         if self.keyword is not None:
             self.keyword.commit()  # before files.json: a file the manifest calls completed is searchable
-        elif self.fresh:
+        elif self.fresh and not self.adopt_keywords:
             fresh_keyword_writer(self.store).commit()  # an empty store still gets an (empty) keyword index
         return [p for p in garbage if p is not None]
 
@@ -120,6 +123,12 @@ class FaissWriter:
     def abandon(self) -> None:
         if self.keyword is not None:
             self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
+
+
+def keywords_kept(store: Store) -> bool:
+    """Whether the store already has vscli's keyword index: a migration between two backends that both
+    use it keeps it as it is (it holds the same chunks), rather than rebuilding it."""
+    return (store.dir / "keyword" / "meta.json").exists()
 
 
 def fresh_keyword_writer(store: Store) -> KeywordWriter:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import index as vindex
+from vscli.backends.faiss_backend import keywords_kept
 from vscli.backends.milvus_connection import connect, is_lite, translated
 from vscli.errors import BackendError, CorruptData, InvalidInput
 
@@ -72,7 +73,7 @@ class MilvusBackend:
 
     # ---- the collection ----------------------------------------------------------------------------
 
-    def prepare(self) -> None:
+    def prepare(self) -> bool:
         """Create the collection, or adopt an empty one made for a store of this dimension."""
         with connect(self.uri) as client:
             if client.has_collection(self.collection):
@@ -83,7 +84,7 @@ class MilvusBackend:
                                        "rows; choose another --collection (or drop it in Milvus)")
                 self.local_keywords = "sparse" not in fields
                 self.keyword = "local" if self.local_keywords else "milvus"
-                return
+                return False
             bm25 = has_full_text_search(client.get_server_version())
             try:
                 self._create(client, bm25)
@@ -94,6 +95,7 @@ class MilvusBackend:
                 self._create(client, bm25)
             self.keyword = "milvus" if bm25 else "local"  # without BM25 in Milvus, vscli's keyword index
             self.local_keywords = not bm25
+            return True
 
     def _create(self, client: Any, bm25: bool) -> None:
         with translated(self.uri):
@@ -241,6 +243,7 @@ class MilvusWriter:
         self.fresh = fresh
         self.removed: list[int] = []
         self.keyword: KeywordWriter | None = None
+        self.adopt_keywords = fresh and keywords_kept(backend.store)
         self._held = ExitStack()  # the connection is held until finish/abandon: one Lite open per commit
         self.client = self._held.enter_context(connect(backend.uri))
         try:
@@ -260,7 +263,7 @@ class MilvusWriter:
             self.client.delete(backend.collection, filter=f"serial == {int(serial)}")  # an earlier attempt's
             for start in range(0, len(rows), UPSERT_ROWS):
                 self.client.upsert(backend.collection, rows[start:start + UPSERT_ROWS])
-        if backend.keyword == "local":
+        if backend.keyword == "local" and not self.adopt_keywords:
             if self.keyword is None:
                 from vscli.backends.faiss_backend import fresh_keyword_writer
 
