@@ -2,6 +2,7 @@
 
     python bench/eval_collection.py             # the figures the README shows, and nDCG@10 by query kind
     python bench/eval_collection.py --chunk-size 400
+    python bench/eval_collection.py --backend milvus   # the same on a Milvus Lite collection
 
 Builds the store in a scratch workspace with the vscli CLI itself (upload, then eval --mode all
 --per-query), so the figures are exactly what a user gets.
@@ -31,10 +32,13 @@ def vscli(*args: str, home: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunk-size", type=int, help="create the store with this chunk size (default: auto)")
+    parser.add_argument("--backend", choices=("faiss", "milvus"), default="faiss",
+                        help="milvus: a Milvus Lite file in the scratch workspace")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vscli-eval-") as home:
+        backend = ["--backend", "milvus", "--uri", f"{home}/milvus.db"] if args.backend == "milvus" else []
         vscli("create", "collection", *(["--chunk-size", str(args.chunk_size)] if args.chunk_size else []),
-              home=home)
+              *backend, home=home)
         vscli("upload", *sorted(str(p) for p in (HERE / "corpus").glob("*.md")), "--store", "collection", "-q",
               home=home)
         report = json.loads(vscli("eval", "collection", "--queries", str(HERE / "queries.jsonl"), "--qrels",

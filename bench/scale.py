@@ -62,7 +62,8 @@ def build(home: Path, vectors: np.ndarray, commits: int, **create: str) -> tuple
                       registry.content_path(fid), 20, 100, 0)
             chunks = [Chunk(f"synthetic chunk {p} of file {f}", 0, 1, 5) for p in range(CHUNKS_PER_FILE)]
             rows = slice(f * CHUNKS_PER_FILE, (f + 1) * CHUNKS_PER_FILE)
-            results.append(Prepared(job, chunks, vectors[rows], np.arange(CHUNKS_PER_FILE, dtype=np.int64)))
+            results.append(Prepared(job, chunks, vectors=vectors[rows],
+                                    owners=np.arange(CHUNKS_PER_FILE, dtype=np.int64)))
         store._commit(results)
         print(f"  commit {c + 1}/{commits}: {(c + 1) * per_commit * CHUNKS_PER_FILE} vectors, "
               f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)

@@ -283,3 +283,34 @@ def filter_collection(tmp_path_factory: pytest.TempPathFactory):
     from milvus_lite.server_manager import server_manager_instance
 
     server_manager_instance.release_server(path)
+
+
+def test_kill_9_during_migrate_then_retry(cli, tmp_path: Path, home: Path) -> None:
+    """A migration killed at any moment leaves the store whole on one backend; running it again finishes
+    it (a half-filled collection made for this store is dropped and made again)."""
+    from tests.corpus import write_corpus
+    from tests.test_reliability import popen_vscli
+
+    write_corpus(tmp_path / "corpus", 40)
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(tmp_path / "corpus"), "-r", "--store", "docs", "-q").exit_code == 0
+    before = _results(cli)
+    uri = str(tmp_path / "vectors.db")
+    for delay in (1.0, 2.0, 3.0, 4.5):
+        proc = popen_vscli("migrate", "docs", "--to", "milvus", "--uri", uri, home=home)
+        time.sleep(delay)
+        proc.send_signal(9)
+        proc.wait()
+        report = json.loads(cli("doctor", "docs", "--json").stdout)
+        assert report["healthy"], report
+        config = json.loads((_store_dir(home) / "store.json").read_text())
+        if config["vscli"].get("backend", {}).get("kind") == "milvus":
+            break  # the kill came after the switch
+        assert _results(cli) == before  # still on FAISS, unchanged
+    else:
+        moved = cli("migrate", "docs", "--to", "milvus", "--uri", uri)
+        assert moved.exit_code == 0, moved.output
+    on_milvus = _results(cli)
+    assert all(on_milvus[key] == results for key, results in before.items() if key.startswith("vector:"))
+    assert cli("migrate", "docs", "--to", "faiss").exit_code == 0
+    assert _results(cli) == before

@@ -694,6 +694,8 @@ class Store:
             created = target.prepare()
             by_serial = {e["vscli"]["serial"]: e for e in state["files"].values()
                          if e["status"] == "completed" and e["vscli"].get("serial") is not None}
+            if not current.local_keywords:  # a keyword index left by an earlier backend is stale: not kept
+                shutil.rmtree(self.dir / "keyword", ignore_errors=True)
             writer = target.writer(state, fresh=True)
             try:
                 moved = set()

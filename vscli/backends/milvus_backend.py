@@ -5,14 +5,16 @@ file's serial in the store), ``file_id``, ``vector`` (inner product on normalize
 ``text`` (the chunk text, on window 0 only, so BM25 counts each chunk once), ``sparse`` (BM25 terms,
 computed by Milvus from ``text``) and ``attributes`` (the file's attributes, for filter expressions).
 
-Writes are idempotent: adding a file first deletes rows left under its serial by an interrupted attempt,
-then upserts by primary key, so a crash and a retry never duplicate a chunk. Hits are grouped by chunk
+Writes are idempotent: rows are upserted by primary key, and a commit that finds the mark an interrupted
+one left (``milvus-writing`` in the store's folder) first deletes every row beyond the manifest's serials,
+so a crash and a retry never duplicate or mix chunks. Hits are grouped by chunk
 id (a chunk's best window), as the FAISS index does.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -21,6 +23,7 @@ from vscli import index as vindex
 from vscli.backends.faiss_backend import keywords_kept
 from vscli.backends.milvus_connection import connect, is_lite, translated
 from vscli.errors import BackendError, CorruptData, InvalidInput
+from vscli.workspace import atomic_write_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,9 +37,11 @@ WINDOW_BITS = 8  # up to 256 embedding windows per chunk
 MAX_TEXT_BYTES = 65535  # Milvus's VARCHAR limit
 MAX_TOP_K = 16384  # Milvus's limit on one search's results
 UPSERT_ROWS = 1000  # rows per upsert request
+WRITING_MARK = "milvus-writing"  # in the store's folder while a commit's rows are not yet in files.json
 SCHEMA_FIELDS = ("pk", "cid", "serial", "file_id", "vector", "text", "attributes")
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_READY: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()  # client -> collections checked
 
 
 def has_full_text_search(version: str) -> bool:
@@ -76,6 +81,8 @@ class MilvusBackend:
     def prepare(self) -> bool:
         """Create the collection, or adopt an empty one made for a store of this dimension."""
         with connect(self.uri) as client:
+            if client.has_collection(self.collection) and self._own_leftover(client):
+                client.drop_collection(self.collection)  # an interrupted migration of this very store
             if client.has_collection(self.collection):
                 fields = self._check(client)
                 count = self._count(client)
@@ -97,6 +104,19 @@ class MilvusBackend:
             self.local_keywords = not bm25
             return True
 
+    def _own_leftover(self, client: Any) -> bool:
+        """Whether the collection was made for this store by a migration that did not finish (prepare()
+        runs only for a backend the store is not on yet, so such a collection holds nothing it needs)."""
+        from vscli.backends import spec_of
+
+        current = spec_of(self.store.config())
+        if current["kind"] == "milvus" and current["collection"] == self.collection:
+            return False  # perhaps the store's own live collection under another spelling of the URI
+        return client.describe_collection(self.collection).get("description") == self._description()
+
+    def _description(self) -> str:
+        return f"vscli vector store {self.store.id}"
+
     def _create(self, client: Any, bm25: bool) -> None:
         with translated(self.uri):
             client.create_collection(self.collection, schema=self._schema(client, bm25),
@@ -106,7 +126,7 @@ class MilvusBackend:
         from pymilvus import DataType, Function, FunctionType
 
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
-                                      description="a vscli vector store (github.com/vscli)")
+                                      description=self._description())
         schema.add_field("pk", DataType.INT64, is_primary=True)
         schema.add_field("cid", DataType.INT64)
         schema.add_field("serial", DataType.INT64)
@@ -144,7 +164,10 @@ class MilvusBackend:
         return fields
 
     def _open(self, client: Any) -> None:
-        """Check the collection and make sure it is loaded for search."""
+        """Check the collection and make sure it is loaded for search (once per client)."""
+        ready = _READY.setdefault(client, set())
+        if self.collection in ready:
+            return
         if not client.has_collection(self.collection):
             raise CorruptData(f"store {self.store.id} is missing its collection {self.collection} at {self.uri} "
                               "(dropped outside vscli?)")
@@ -152,6 +175,7 @@ class MilvusBackend:
         state = client.get_load_state(self.collection).get("state")
         if getattr(state, "name", str(state)) != "Loaded":
             client.load_collection(self.collection)
+        ready.add(self.collection)
 
     def _count(self, client: Any) -> int:
         rows = client.query(self.collection, filter="", output_fields=["count(*)"])
@@ -218,6 +242,7 @@ class MilvusBackend:
         with connect(self.uri) as client:
             if client.has_collection(self.collection):
                 client.drop_collection(self.collection)
+            _READY.get(client, set()).discard(self.collection)
 
 
 def _rows(serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
@@ -231,9 +256,16 @@ def _rows(serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndar
             raise BackendError(f"a chunk of {entry['id']} needs more than {1 << WINDOW_BITS} embedding windows")
         cid = vindex.chunk_id(serial, int(position))
         rows.append({"pk": (cid << WINDOW_BITS) | window, "cid": cid, "serial": serial, "file_id": entry["id"],
-                     "vector": vector, "text": texts[position] if window == 0 else None,
+                     "vector": vector, "text": _fitted(texts[position]) if window == 0 else None,
                      "attributes": entry["attributes"]})
     return rows
+
+
+def _fitted(text: str) -> str:
+    """The chunk text, cut to Milvus's VARCHAR limit in bytes (only BM25 reads it; the workspace keeps
+    the whole chunk, which is what results show)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= MAX_TEXT_BYTES else data[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
 
 
 class MilvusWriter:
@@ -244,6 +276,7 @@ class MilvusWriter:
         self.removed: list[int] = []
         self.keyword: KeywordWriter | None = None
         self.adopt_keywords = fresh and keywords_kept(backend.store)
+        self._marked = False
         self._held = ExitStack()  # the connection is held until finish/abandon: one Lite open per commit
         self.client = self._held.enter_context(connect(backend.uri))
         try:
@@ -255,12 +288,26 @@ class MilvusWriter:
     def remove(self, serial: int) -> None:
         self.removed.append(serial)
 
+    def _mark(self, first: int) -> None:
+        """Before the first row is written (``first``: the commit's first serial, the manifest's
+        ``next_serial``): note that rows beyond the manifest may appear, and clear any an interrupted
+        commit left. Serials from ``next_serial`` on belong to no committed file (the counter moves only
+        with files.json) and this commit reuses them, so such rows would mix with its own. The mark is a
+        file, so this delete runs only after an interruption, not on every commit."""
+        mark = self.backend.store.dir / WRITING_MARK
+        if mark.exists() and not self.fresh:
+            with translated(self.backend.uri):
+                self.client.delete(self.backend.collection, filter=f"serial >= {int(first)}")
+        atomic_write_bytes(mark, b"")
+        self._marked = True
+
     def add(self, serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
             owners: np.ndarray) -> None:
         backend = self.backend
         rows = _rows(serial, entry, texts, vectors, owners)
+        if not self._marked:
+            self._mark(serial)
         with translated(backend.uri):
-            self.client.delete(backend.collection, filter=f"serial == {int(serial)}")  # an earlier attempt's
             for start in range(0, len(rows), UPSERT_ROWS):
                 self.client.upsert(backend.collection, rows[start:start + UPSERT_ROWS])
         if backend.keyword == "local" and not self.adopt_keywords:
@@ -272,13 +319,14 @@ class MilvusWriter:
             self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
-        state["index"] = self.backend.describe(state)
         if self.keyword is not None:
             self.keyword.commit()
         return []  # upserts are durable when Milvus acknowledges them
 
     def finish(self) -> None:
         try:
+            if self._marked:
+                (self.backend.store.dir / WRITING_MARK).unlink(missing_ok=True)  # files.json names the rows
             if self.removed:
                 with translated(self.backend.uri):
                     self.client.delete(self.backend.collection,
