@@ -683,7 +683,7 @@ class Store:
         with locked(self._lock):
             config = self.config()
             current = self.backend()
-            if spec == current.spec() or spec["kind"] == "faiss" == current.kind:
+            if all(spec.get(key) == current.spec().get(key) for key in ("kind", "uri", "collection")):
                 raise InvalidInput(f"store {self.id} is already on that backend ({current.describe(self._state())})")
             state = self._state()
             busy = [e["id"] for e in state["files"].values() if e["status"] == "in_progress"]
@@ -717,18 +717,13 @@ class Store:
                 write_json(self.dir / "store.json", config)  # the switch
             except BaseException:
                 writer.abandon()
-                if created:
-                    try:  # a retry starts clean instead of finding a half-filled collection
-                        target.drop(keep_keywords=current.local_keywords)
-                    except VscliError:
-                        pass
+                if created:  # a retry starts clean instead of finding a half-filled collection
+                    _drop_quietly(target, keep_keywords=current.local_keywords)
                 raise
             writer.finish()
         _delete_quietly(garbage)
-        try:
-            current.drop(keep_keywords=target.spec().get("keyword") == "local" or target.kind == "faiss")
-        except VscliError:
-            pass  # the old copy is no longer referenced; the store is complete on its new backend
+        # the old copy is no longer referenced: the store is complete on its new backend
+        _drop_quietly(current, keep_keywords=target.local_keywords)
 
     def delete(self) -> None:
         """Delete the store: its manifests, chunks and index (a Milvus store's collection first, so a
@@ -768,6 +763,13 @@ def check_environment() -> None:
 
     env_positive_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
     env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS)
+
+
+def _drop_quietly(backend: Backend, keep_keywords: bool = False) -> None:
+    try:
+        backend.drop(keep_keywords=keep_keywords)
+    except VscliError:
+        pass  # e.g. a server gone meanwhile: what is left is referenced by nothing
 
 
 def _delete_quietly(paths: Iterable[Path | None]) -> None:
@@ -852,6 +854,8 @@ def create_store(
             try:
                 os.replace(staging, ws.store_dir(store_id))
             except OSError as exc:
+                if spec["kind"] != "faiss":
+                    _drop_quietly(target)
                 raise os_error("create the store in", ws.stores_dir, exc) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
