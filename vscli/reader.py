@@ -21,7 +21,7 @@ from vscli.workspace import read_json
 if TYPE_CHECKING:
     import numpy as np
 
-    from vscli.backends import Hits, Reader
+    from vscli.backends.base import Hits, Reader
     from vscli.store import Store
 
 MAX_FETCH = 16384  # the most hits asked of an index while looking for k that this snapshot knows

@@ -26,7 +26,7 @@ from vscli.files import FileRegistry
 from vscli.workspace import Workspace, env_positive_int, locked, new_id, os_error, read_json, write_json
 
 if TYPE_CHECKING:
-    from vscli.backends import Backend, Writer
+    from vscli.backends.base import Backend, Writer
     from vscli.index.keyword import KeywordIndex, KeywordWriter
     from vscli.ingest import Job, Prepared
     from vscli.reader import Snapshot

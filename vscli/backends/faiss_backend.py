@@ -15,7 +15,7 @@ from vscli import index as vindex
 if TYPE_CHECKING:
     import numpy as np
 
-    from vscli.backends import Hits
+    from vscli.backends.base import Hits
     from vscli.index.keyword import KeywordIndex, KeywordWriter
     from vscli.reader import Snapshot
     from vscli.store import Store

@@ -28,7 +28,7 @@ from vscli.workspace import atomic_write_bytes
 if TYPE_CHECKING:
     import numpy as np
 
-    from vscli.backends import Hits
+    from vscli.backends.base import Hits
     from vscli.index.keyword import KeywordWriter
     from vscli.reader import Snapshot
     from vscli.store import Store
