@@ -13,6 +13,10 @@ What is checked, and what a repair does:
 - leftovers of interrupted writes (old index generations, unreferenced chunk manifests, temp files) ->
   deleted.
 
+The same checks apply to a store on Milvus (`vscli.backends`): the collection's rows per file are compared
+with the manifest, rows of files the manifest no longer names (a kill between the commit and the delete)
+are removed, and a collection dropped outside vscli is created again with its files marked failed.
+
 Nothing a user stored is deleted: uploads are never touched, and a failed file keeps its entry.
 """
 
@@ -130,14 +134,19 @@ def check(store: Store, repair: bool = False) -> Report:
         if repair and findings:
             garbage: list[Path | None] = list(leftovers)
             writer = None
-            if lost or remove:
-                if lost:
-                    backend.prepare()
-                writer = backend.writer(state, fresh=lost)
-                for serial in sorted(remove):
-                    writer.remove(serial)
-                garbage += writer.commit(state)
-            store._write_state(state)
+            if lost:
+                backend.prepare()  # a new empty index, or the collection made again
+            try:
+                if lost or remove:
+                    writer = backend.writer(state, fresh=lost)
+                    for serial in sorted(remove):
+                        writer.remove(serial)
+                    garbage += writer.commit(state)
+                store._write_state(state)
+            except BaseException:
+                if writer is not None:
+                    writer.abandon()
+                raise
             if writer is not None:
                 writer.finish()
             if backend.local_keywords and (keyword_problem or writer is not None):

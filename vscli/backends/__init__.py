@@ -46,7 +46,7 @@ def open_backend(store: Store, spec: dict[str, Any] | None = None) -> Backend:
 def new_spec(kind: str, uri: str | None, collection: str | None, store_id: str) -> dict[str, Any]:
     """The spec for ``create --backend`` / ``migrate --to``, checked before anything is written."""
     if kind not in KINDS:
-        raise InvalidInput(f"--backend must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise InvalidInput(f"the backend must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "faiss":
         if uri or collection:
             raise InvalidInput("--uri and --collection apply to the milvus backend only")
