@@ -54,6 +54,7 @@ FILES: list[tuple[str, str]] = [
     ("stores/<vs-id>/files.json", "the store's `vector_store.file` entries and the current index generation"),
     ("stores/<vs-id>/chunks/<n>.json", "the chunk texts and offsets of one processed file"),
     ("stores/<vs-id>/index-<g>.faiss", "the FAISS index (inner product on normalized vectors); none on Milvus"),
+    ("stores/<vs-id>/milvus-writing", "Milvus stores: present while a commit's rows are not yet named by files.json"),
     ("stores/<vs-id>/keyword/", "the keyword (BM25) index: tantivy's segments, one document per chunk"),
     ("locks/", "inter-process locks (filelock)"),
     ("logs/worker.log", "stderr of background workers (`--no-wait`)"),
