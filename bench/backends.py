@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import DIM, build, clustered  # noqa: E402
+from scale import DIM, build, clustered, unit_centers  # noqa: E402
 
 
 def searcher(home: Path, store_id: str):  # type: ignore[no-untyped-def]
@@ -58,9 +58,7 @@ def main() -> None:
     from vscli import index as vindex
 
     rng = np.random.default_rng(7)
-    centers = rng.normal(0, 1, (256, DIM)).astype(np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    vectors = clustered(args.vectors, rng, centers)
+    vectors = clustered(args.vectors, rng, unit_centers(256, rng))
     queries = vectors[rng.integers(0, len(vectors), args.queries)] + rng.normal(0, 0.02, (args.queries, DIM))
     queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
     ids = np.asarray([vindex.chunk_id(1 + i // 1000, i % 1000) for i in range(len(vectors))], np.int64)

@@ -27,6 +27,12 @@ DIM = 384
 CHUNKS_PER_FILE = 1000
 
 
+def unit_centers(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Cluster centres on the unit sphere, for `clustered`."""
+    centers = rng.normal(0, 1, (count, DIM)).astype(np.float32)
+    return centers / np.linalg.norm(centers, axis=1, keepdims=True)
+
+
 def clustered(n: int, rng: np.random.Generator, centers: np.ndarray) -> np.ndarray:
     out = np.empty((n, DIM), np.float32)
     for at in range(0, n, 100_000):
@@ -120,8 +126,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     rng = np.random.default_rng(42)
-    centers = rng.normal(0, 1, (4000, DIM)).astype(np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    centers = unit_centers(4000, rng)
     n = args.vectors - args.vectors % CHUNKS_PER_FILE
     print(f"generating {n} vectors ...", file=sys.stderr, flush=True)
     vectors = clustered(n, rng, centers)

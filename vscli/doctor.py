@@ -23,7 +23,6 @@ Nothing a user stored is deleted: uploads are never touched, and a failed file k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from vscli.errors import CorruptData, VscliError
@@ -132,26 +131,15 @@ def check(store: Store, repair: bool = False) -> Report:
                                     damage=keyword_damage))
 
         if repair and findings:
-            garbage: list[Path | None] = list(leftovers)
-            writer = None
             if lost:
                 backend.prepare()  # a new empty index, or the collection made again
-            try:
-                if lost or remove:
-                    writer = backend.writer(state, fresh=lost)
-                    for serial in sorted(remove):
-                        writer.remove(serial)
-                    garbage += writer.commit(state)
-                store._write_state(state)
-            except BaseException:
-                if writer is not None:
-                    writer.abandon()
-                raise
-            if writer is not None:
-                writer.finish()
-            if backend.local_keywords and (keyword_problem or writer is not None):
+            with store._changing(state, backend, fresh=lost) as change:
+                change.garbage += leftovers
+                for serial in sorted(remove):
+                    change.writer.remove(serial)
+            if backend.local_keywords and (keyword_problem or change.opened is not None):
                 store.rebuild_keyword_index(state)
-            _delete_quietly(garbage)
+            _delete_quietly(change.garbage)
     return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),
                   vectors_checked=sum(serial_counts.values()))
 

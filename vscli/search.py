@@ -98,7 +98,7 @@ class Searcher:
         if not query.strip():
             raise InvalidInput("the query must not be empty")
         vector = self._embed(query) if self.mode != "keyword" else None
-        with self.store.opened():
+        with self.store.opened(self.config):
             return self._results(query, vector, k)
 
     def _results(self, query: str, vector: Any, k: int) -> list[dict[str, Any]]:

@@ -74,6 +74,26 @@ def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "vscli"}
 
 
+class _Change:
+    """One change to a store's contents, made under its lock by `Store._changing`: ``writer`` opens the
+    backend's writer on first use (a commit of failures only never loads an index), and ``garbage``
+    collects the files to delete once the change is committed."""
+
+    def __init__(self, open_writer: Callable[[], Writer]) -> None:
+        self._open_writer = open_writer
+        self.opened: Writer | None = None
+        self.garbage: list[Path | None] = []
+
+    @property
+    def writer(self) -> Writer:
+        return self.open()
+
+    def open(self) -> Writer:
+        if self.opened is None:
+            self.opened = self._open_writer()
+        return self.opened
+
+
 class Store:
     """One vector store in a workspace. Cheap to construct; reads its manifests on demand."""
 
@@ -457,9 +477,7 @@ class Store:
         """Write chunk manifests and the vectors through the store's backend, then switch files.json."""
         with locked(self._lock):
             state = self._state()
-            writer: Writer | None = None
-            garbage: list[Path] = []
-            try:
+            with self._changing(state) as change:
                 for result in results:
                     entry = state["files"].get(result.job.file_id)
                     if entry is None or entry["vscli"].get("attempt") != result.job.attempt:
@@ -470,12 +488,10 @@ class Store:
                         entry["status"] = "failed"
                         entry["last_error"] = result.error
                         continue
-                    if writer is None:
-                        writer = self.backend().writer(state)
                     old_serial = entry["vscli"].get("serial")
                     if old_serial is not None:
-                        writer.remove(old_serial)
-                        garbage.append(self._chunks_path(old_serial))
+                        change.writer.remove(old_serial)
+                        change.garbage.append(self._chunks_path(old_serial))
                     serial = int(state.get("next_serial", 1))
                     state["next_serial"] = serial + 1
                     write_json(
@@ -489,22 +505,36 @@ class Store:
                             ],
                         },
                     )
-                    writer.add(serial, entry, [c.text for c in result.chunks], result.vectors, result.owners)
+                    change.writer.add(serial, entry, [c.text for c in result.chunks], result.vectors,
+                                      result.owners)
                     entry["status"] = "completed"
                     entry["last_error"] = None
                     entry["usage_bytes"] = result.job.size
                     entry["vscli"].update({"serial": serial, "chunks": len(result.chunks),
                                            "vectors": len(result.owners), "worker": None})
-                if writer is not None:
-                    garbage += writer.commit(state)  # durable before files.json names the new state
-                self._write_state(state)
-            except BaseException:
-                if writer is not None:
-                    writer.abandon()
-                raise
-            if writer is not None:
-                writer.finish()
-        _delete_quietly(garbage)
+        _delete_quietly(change.garbage)
+
+    @contextmanager
+    def _changing(self, state: dict[str, Any], backend: Backend | None = None,
+                  fresh: bool = False) -> Iterator[_Change]:
+        """Apply the block's changes (the caller holds the lock): what it wrote through the backend's
+        writer is made durable, then ``files.json`` is written (the commit point), then the writer
+        finishes (its deletes come after the commit). If anything fails, the writer is abandoned and
+        files.json is left as it was. ``fresh``: a writer over nothing, for a migration or a lost index."""
+        change = _Change(lambda: (backend or self.backend()).writer(state, fresh))
+        try:
+            if fresh:
+                change.open()  # a fresh index is written even when nothing is added to it
+            yield change
+            if change.opened is not None:
+                change.garbage += change.opened.commit(state)
+            self._write_state(state)
+        except BaseException:
+            if change.opened is not None:
+                change.opened.abandon()
+            raise
+        if change.opened is not None:
+            change.opened.finish()
 
     def backend(self, spec: dict[str, Any] | None = None) -> Backend:
         """Where the store's vectors and keyword index live (`vscli.backends`)."""
@@ -513,12 +543,12 @@ class Store:
         return open_backend(self, spec)
 
     @contextmanager
-    def opened(self) -> Iterator[None]:
+    def opened(self, config: dict[str, Any] | None = None) -> Iterator[None]:
         """Keep the backend's connection open across several operations (a batch of queries); a Milvus
-        Lite file is otherwise opened and released by each one."""
+        Lite file is otherwise opened and released by each one. ``config``: store.json, if already read."""
         from vscli.backends import spec_of
 
-        spec = spec_of(self.config())
+        spec = spec_of(config or self.config())
         if spec["kind"] != "milvus":
             yield
             return
@@ -553,21 +583,11 @@ class Store:
                 entry = state["files"].pop(file_id)
                 if entry["vscli"].get("serial") is not None:
                     serials.append(entry["vscli"]["serial"])
-            garbage: list[Path | None] = [self._chunks_path(s) for s in serials]
-            writer = self.backend().writer(state) if serials else None
-            try:
+            with self._changing(state) as change:
                 for serial in serials:
-                    writer.remove(serial)  # type: ignore[union-attr]
-                if writer is not None:
-                    garbage += writer.commit(state)
-                self._write_state(state)
-            except BaseException:
-                if writer is not None:
-                    writer.abandon()
-                raise
-            if writer is not None:
-                writer.finish()
-        _delete_quietly(garbage)
+                    change.writer.remove(serial)
+                    change.garbage.append(self._chunks_path(serial))
+        _delete_quietly(change.garbage)
         return list(dict.fromkeys(file_ids))
 
     def wait_for(self, file_ids: Iterable[str], poll: float = 0.25) -> None:
@@ -683,7 +703,8 @@ class Store:
         with locked(self._lock):
             config = self.config()
             current = self.backend()
-            if all(spec.get(key) == current.spec().get(key) for key in ("kind", "uri", "collection")):
+            now = current.spec()
+            if all(spec.get(key) == now.get(key) for key in ("kind", "uri", "collection")):
                 raise InvalidInput(f"store {self.id} is already on that backend ({current.describe(self._state())})")
             state = self._state()
             busy = [e["id"] for e in state["files"].values() if e["status"] == "in_progress"]
@@ -696,32 +717,28 @@ class Store:
                          if e["status"] == "completed" and e["vscli"].get("serial") is not None}
             if not current.local_keywords:  # a keyword index left by an earlier backend is stale: not kept
                 shutil.rmtree(self.dir / "keyword", ignore_errors=True)
-            writer = target.writer(state, fresh=True)
             try:
-                moved = set()
-                for serial, vectors, owners in current.vectors(state):
-                    entry = by_serial.get(serial)
-                    if entry is None:
-                        continue  # a leftover of an interrupted write: not part of the store
-                    texts = [c["text"] for c in read_json(self._chunks_path(serial))["chunks"]]
-                    writer.add(serial, entry, texts, vectors, owners)
-                    moved.add(serial)
-                    hook("files", 1)
-                lost = [e["id"] for s, e in by_serial.items() if s not in moved and e["vscli"]["vectors"]]
-                if lost:
-                    raise CorruptData(f"the current index of {self.id} lacks the vectors of {lost[0]}; "
-                                      f"`vscli doctor {self.id} --repair` first")
-                garbage = writer.commit(state)
-                self._write_state(state)
+                with self._changing(state, target, fresh=True) as change:
+                    moved = set()
+                    for serial, vectors, owners in current.vectors(state):
+                        entry = by_serial.get(serial)
+                        if entry is None:
+                            continue  # a leftover of an interrupted write: not part of the store
+                        texts = [c["text"] for c in read_json(self._chunks_path(serial))["chunks"]]
+                        change.writer.add(serial, entry, texts, vectors, owners)
+                        moved.add(serial)
+                        hook("files", 1)
+                    lost = [e["id"] for s, e in by_serial.items() if s not in moved and e["vscli"]["vectors"]]
+                    if lost:
+                        raise CorruptData(f"the current index of {self.id} lacks the vectors of {lost[0]}; "
+                                          f"`vscli doctor {self.id} --repair` first")
                 config["vscli"]["backend"] = target.spec()  # after prepare(): how keywords are searched
                 write_json(self.dir / "store.json", config)  # the switch
             except BaseException:
-                writer.abandon()
                 if created:  # a retry starts clean instead of finding a half-filled collection
                     _drop_quietly(target, keep_keywords=current.local_keywords)
                 raise
-            writer.finish()
-        _delete_quietly(garbage)
+        _delete_quietly(change.garbage)
         # the old copy is no longer referenced: the store is complete on its new backend
         _drop_quietly(current, keep_keywords=target.local_keywords)
 
