@@ -57,7 +57,8 @@ def main() -> None:
         for name in names:
             scores = [q["ndcg@10"] for q in run["per_query"] if kinds[q["query_id"]] == name]
             by_kind.append(f"{sum(scores) / len(scores):.3f}")
-        print(f"| {run['mode']} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | "
+        label = run["mode"] + ("-rrf" if run.get("fusion") == "rrf" else "")
+        print(f"| {label} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | "
               f"{m['mrr@10']:.4f} | " + " | ".join(by_kind) + " |")
 
 

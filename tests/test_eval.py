@@ -73,6 +73,8 @@ def test_eval_errors(cli, tmp_path: Path) -> None:
                        "between 10 and 1000")
     assert_clean_error(cli("eval", "docs", "--queries", q, "--qrels", r, "--mode", "best"), ExitCode.USAGE,
                        "--mode must be one of")
+    assert_clean_error(cli("eval", "docs", "--queries", q, "--qrels", r, "--fusion", "max"), ExitCode.USAGE,
+                       "--fusion must be one of")
     assert_clean_error(cli("eval", "nope", "--queries", q, "--qrels", r), ExitCode.NOT_FOUND)
     # a store whose documents are not the judged ones: zeros, and a hint why
     result = cli("eval", "docs", "--queries", q, "--qrels", r, "--mode", "keyword")
@@ -84,8 +86,8 @@ def _readme_figures() -> dict[str, dict[str, float]]:
     text = (ROOT / "README.md").read_text()
     section = text[text.index("<!-- eval-figures -->"):text.index("<!-- /eval-figures -->")]
     figures = {}
-    for mode, *values in re.findall(r"^\| (hybrid|vector|keyword)\S* +\| ([\d.]+) +\| ([\d.]+) +\| ([\d.]+) +"
-                                    r"\| ([\d.]+) +\|", section, re.M):
+    for mode, *values in re.findall(r"^\| (hybrid-rrf|hybrid|vector|keyword) +\| ([\d.]+) +\| ([\d.]+) +\| "
+                                    r"([\d.]+) +\| ([\d.]+) +\|", section, re.M):
         figures[mode] = dict(zip(ev.METRICS, map(float, values)))
     return figures
 
@@ -102,9 +104,13 @@ def test_eval_on_the_labelled_collection(cli) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["queries"] == 50 and report["depth"] == 100
-    runs = {run["mode"]: run for run in report["runs"]}
+    label = {("hybrid", "score"): "hybrid", ("hybrid", "rrf"): "hybrid-rrf", ("vector", None): "vector",
+             ("keyword", None): "keyword"}
+    runs = {label[run["mode"], run["fusion"]]: run for run in report["runs"]}
+    assert list(runs) == ["hybrid", "hybrid-rrf", "vector", "keyword"]  # every mode, hybrid with each fusion
     metrics = {mode: run["metrics"] for mode, run in runs.items()}
-    assert metrics["hybrid"]["ndcg@10"] > max(metrics["vector"]["ndcg@10"], metrics["keyword"]["ndcg@10"])
+    # score fusion beats both halves and rank fusion
+    assert metrics["hybrid"]["ndcg@10"] > max(metrics[m]["ndcg@10"] for m in ("vector", "keyword", "hybrid-rrf"))
     kinds = {json.loads(line)["_id"]: json.loads(line)["metadata"]["kind"]
              for line in (COLLECTION / "queries.jsonl").read_text().splitlines()}
 
@@ -116,7 +122,7 @@ def test_eval_on_the_labelled_collection(cli) -> None:
     assert mean_ndcg("keyword", "exact") > mean_ndcg("vector", "exact") + 0.1
     assert mean_ndcg("vector", "paraphrase") > mean_ndcg("keyword", "paraphrase") + 0.1
     readme = _readme_figures()
-    assert set(readme) == {"hybrid", "vector", "keyword"}
+    assert set(readme) == set(runs)
     for mode in readme:
         for metric, value in readme[mode].items():
             assert metrics[mode][metric] == pytest.approx(value, abs=0.005), (mode, metric, metrics[mode])
@@ -125,3 +131,6 @@ def test_eval_on_the_labelled_collection(cli) -> None:
                 "--qrels", str(COLLECTION / "qrels.tsv"), "--mode", "keyword")
     assert table.stdout.splitlines()[0].split("\t") == ["mode", *ev.METRICS]
     assert table.stdout.splitlines()[1].startswith("keyword\t")
+    table = cli("eval", "collection", "--queries", str(COLLECTION / "queries.jsonl"),
+                "--qrels", str(COLLECTION / "qrels.tsv"), "--fusion", "all")
+    assert [line.split("\t")[0] for line in table.stdout.splitlines()[1:]] == ["hybrid", "hybrid-rrf"]

@@ -90,6 +90,10 @@ class Snapshot:
         """BM25 hits among the files that pass the filter."""
         return self._hits(lambda n: self.reader().keyword_hits(text, n, flt), k, flt)
 
+    def keyword_scale(self, text: str) -> float:
+        """What BM25 gives a chunk of average length holding each query term once (score fusion's unit)."""
+        return self.reader().keyword_scale(text)
+
     def reader(self) -> Reader:
         if self._reader is None:
             self._reader = open_backend(self.store, spec_of(self.config)).reader(self)

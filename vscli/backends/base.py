@@ -36,6 +36,10 @@ class Reader(Protocol):
 
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits: ...
 
+    def keyword_scale(self, text: str) -> float:
+        """The sum of the query terms' IDFs in this store: the BM25 score of a chunk of average length that
+        holds each term once. Score fusion divides BM25 scores by it to put them on a 0..1 scale."""
+
 
 class Backend(Protocol):
     kind: str

@@ -158,6 +158,12 @@ class FaissReader:
         return self._vectors.search(query, k, snap.allowed_ids(flt) if flt is not None else None)
 
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
+        return self._keywords().search(text, k, self.snapshot.serials(flt))
+
+    def keyword_scale(self, text: str) -> float:
+        return self._keywords().scale(text)
+
+    def _keywords(self) -> KeywordIndex:
         if self._keyword is None:
             self._keyword = self.snapshot.store.keyword_index()
-        return self._keyword.search(text, k, self.snapshot.serials(flt))
+        return self._keyword

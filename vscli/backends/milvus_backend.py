@@ -378,3 +378,20 @@ class MilvusReader:
                                   search_params={"metric_type": "BM25"})
         # Milvus Lite reports BM25 as a negative distance, a server as a positive score: rank is what counts
         return [(int(hit["entity"]["cid"]), abs(float(hit["distance"]))) for hit in found[0]]
+
+    def keyword_scale(self, text: str) -> float:
+        """Milvus does not tell a term's document frequency, so its IDF is estimated by the best score of
+        that term alone (one batched search); a term no chunk holds counts as much as the rarest found."""
+        backend = self.backend
+        if backend.keyword == "local":
+            return backend.store.keyword_index().scale(text)
+        terms = re.findall(r"\w+", text.lower())
+        if not terms:
+            return 0.0
+        with connect(backend.uri) as client:
+            backend._open(client)
+            found = client.search(backend.collection, data=terms, anns_field="sparse", limit=1,
+                                  output_fields=["cid"], search_params={"metric_type": "BM25"})
+        best = [abs(float(hits[0]["distance"])) if len(hits) else 0.0 for hits in found]
+        rarest = max(best, default=0.0) or 1.0
+        return sum(score or rarest for score in best)

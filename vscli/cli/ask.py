@@ -3,15 +3,18 @@ and its sources."""
 
 
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
 import typer
 
 from vscli.cli import render
 from vscli.cli.app import app, workspace
-from vscli.cli.query import FilterOpt, ModeOpt, WhereOpt, search_filter
-from vscli.search import DEFAULT_MODE, check_mode, page_label
+from vscli.cli.query import FilterOpt, FusionOpt, ModeOpt, WhereOpt, search_filter
 from vscli.cli.stores import JsonOpt, StoreArg
+from vscli.search import AUTO, DEFAULT_FUSION, DEFAULT_MODE, RELEVANT, check_fusion, check_mode, page_label
+
+if TYPE_CHECKING:
+    from vscli.store import Store
 
 
 @app.command()
@@ -20,9 +23,12 @@ def ask(
     question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question to answer.")],
     k: Annotated[Optional[int], typer.Option("-k", "--max-results",
                                              help="Passages to retrieve (default: config top_k, 5).")] = None,
-    min_score: Annotated[Optional[float], typer.Option(
-        "--min-score", help="Drop passages scoring below this (the score's scale depends on --mode).")] = None,
+    min_score: Annotated[Optional[str], typer.Option(
+        "--min-score", metavar="SCORE|auto|none",
+        help="Drop passages scoring below this, on the mode's scale (default auto: the documented floor of "
+        "relevance, 0.3; none with --fusion rrf, whose scores are ranks).")] = None,
     mode: ModeOpt = DEFAULT_MODE,
+    fusion: FusionOpt = DEFAULT_FUSION,
     filter_json: FilterOpt = None,
     where: WhereOpt = None,
     base_url: Annotated[Optional[str], typer.Option(
@@ -55,7 +61,7 @@ def ask(
     from vscli import config
     from vscli.chat import NoContext, build_prompt, complete
     from vscli.errors import InvalidInput
-    from vscli.search import search
+    from vscli.search import parse_min_score, search
     from vscli.store import resolve_store
 
     flags = {"base_url": base_url, "api_key": api_key, "model": model, "top_k": k,
@@ -68,19 +74,16 @@ def ask(
     if not question.strip():
         raise InvalidInput("the question must not be empty")
     check_mode(mode)
+    check_fusion(fusion)
+    rank_fused = mode == "hybrid" and fusion == "rrf"
+    floor = parse_min_score(min_score) if min_score is not None else (None if rank_fused else AUTO)
     flt = search_filter(filter_json, where)
     s = resolve_store(workspace(), store)
-    results = search(s, question, min(settings["top_k"], 50), mode=mode, filters=flt, min_score=min_score)["data"]
+    results = search(s, question, min(settings["top_k"], 50), mode=mode, filters=flt, min_score=floor,
+                     fusion=fusion)["data"]
     if not results:
-        if min_score is not None:
-            why = f"all scores are below --min-score {min_score:g}"
-        elif flt:
-            why = "no completed file matches the filter"
-        elif mode == "keyword":
-            why = "no passage contains a word of the question"
-        else:
-            why = "the store has no completed files"
-        raise NoContext(f"no relevant passage in {store} for this question ({why}); nothing was sent to the model")
+        raise NoContext(f"no relevant passage in {store} for this question ({_why_none(s, floor, flt, mode)}); "
+                        "nothing was sent to the model")
     prompt = build_prompt(question, results, settings["max_context_tokens"], system)
     if context_only:
         render.emit_json({"model": settings["model"], "messages": prompt.messages})
@@ -97,9 +100,24 @@ def ask(
         render.emit_line(answer.text.rstrip("\n"))
     render.emit_line("\nSources:")
     for number, source in enumerate(prompt.sources, 1):
-        where = f" ({page_label(source['pages'])})" if source.get("pages") else ""
-        render.emit_line(f"  [{number}] {source['filename']}{where}  {source['file_id']}  "
+        place = f" ({page_label(source['pages'])})" if source.get("pages") else ""
+        render.emit_line(f"  [{number}] {source['filename']}{place}  {source['file_id']}  "
                          f"score {source['score']:.4f}")
+
+
+def _why_none(s: "Store", floor: Optional[Union[float, str]], flt: Optional[dict[str, Any]], mode: str) -> str:
+    """Why a search found no passage, in the words of the options that explain it."""
+    if not s.obj()["file_counts"]["completed"]:
+        return "the store has no completed files"
+    if floor == AUTO:
+        return f"every passage scores below the relevance floor, --min-score auto = {RELEVANT:g}"
+    if floor is not None:
+        return f"all scores are below --min-score {floor:g}"
+    if flt:
+        return "no completed file matches the filter"
+    if mode == "keyword":
+        return "no passage contains a word of the question"
+    return "nothing matched"
 
 
 def _write_delta(text: str) -> None:

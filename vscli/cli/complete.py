@@ -10,7 +10,8 @@ from typing import Any
 
 import typer
 
-MODES = ("hybrid", "vector", "keyword")
+MODES = ("hybrid", "vector", "keyword")  # as vscli.search has them (a test checks)
+FUSIONS = ("score", "rrf")
 
 
 def _workspace(ctx: typer.Context) -> Any:
@@ -61,6 +62,14 @@ def store_files(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
 
 def modes(incomplete: str) -> list[str]:
     return [m for m in MODES if m.startswith(incomplete)]
+
+
+def fusions(incomplete: str) -> list[str]:
+    return [f for f in FUSIONS if f.startswith(incomplete)]
+
+
+def eval_fusions(incomplete: str) -> list[str]:
+    return [f for f in (*FUSIONS, "all") if f.startswith(incomplete)]
 
 
 def eval_modes(incomplete: str) -> list[str]:

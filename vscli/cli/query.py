@@ -13,12 +13,25 @@ from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.options import parse_where
 from vscli.cli.stores import JsonOpt, StoreArg
-from vscli.search import DEFAULT_MODE, check_k, check_mode, page_label, search_many
+from vscli.search import (
+    DEFAULT_FUSION,
+    DEFAULT_MODE,
+    check_fusion,
+    check_k,
+    check_mode,
+    page_label,
+    parse_min_score,
+    search_many,
+)
 from vscli.store import resolve_store
 
 ModeOpt = Annotated[str, typer.Option(
     "--mode", envvar="VSCLI_SEARCH_MODE", metavar="hybrid|vector|keyword", autocompletion=complete.modes,
     help="Ranking: hybrid (default; fuses both), vector (embeddings) or keyword (BM25).")]
+FusionOpt = Annotated[str, typer.Option(
+    "--fusion", envvar="VSCLI_SEARCH_FUSION", metavar="score|rrf", autocompletion=complete.fusions,
+    help="How hybrid fuses the two rankings: score (default; a 0-1 relevance score) or rrf (reciprocal "
+    "rank fusion, for comparison).")]
 FilterOpt = Annotated[Optional[str], typer.Option(
     "--filter", metavar="JSON", help='Attribute filter in OpenAI\'s grammar, e.g. '
     '\'{"type":"eq","key":"author","value":"Jane"}\'.')]
@@ -44,14 +57,17 @@ def query(
     mode: ModeOpt = DEFAULT_MODE,
     filter_json: FilterOpt = None,
     where: WhereOpt = None,
-    min_score: Annotated[Optional[float], typer.Option(
-        "--min-score", help="Drop results scoring below this (the score's scale depends on --mode).")] = None,
+    min_score: Annotated[Optional[str], typer.Option(
+        "--min-score", metavar="SCORE|auto|none",
+        help="Drop results scoring below this, on the mode's scale; auto: the documented floor of relevance "
+        "(0.3 of each mode's calibrated scale); none: no floor (the default).")] = None,
+    fusion: FusionOpt = DEFAULT_FUSION,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a store: the best-matching chunks, best first.
 
-    Scores: hybrid 0-1 (rank fusion; 1 = first in both rankings), vector cosine similarity (-1 to 1),
-    keyword BM25 (0 and up). Filters pick files before the top k are cut.
+    Scores: hybrid 0-1 (relevance: cosine and BM25 combined; below 0.3 is rarely relevant), vector cosine
+    similarity (-1 to 1), keyword BM25 (0 and up). Filters pick files before the top k are cut.
 
     \b
     Example: vscli query docs "what is data mining?" -k 5 --where year>=2020
@@ -59,9 +75,11 @@ def query(
     """
     check_k(k)
     check_mode(mode)
+    check_fusion(fusion)
+    floor = parse_min_score(min_score)
     flt = search_filter(filter_json, where)
     s = resolve_store(workspace(), store)
-    options = {"mode": mode, "filters": flt, "min_score": min_score}
+    options: dict[str, Any] = {"mode": mode, "filters": flt, "min_score": floor, "fusion": fusion}
     if text == "-":
         queries = (line.rstrip("\n") for line in sys.stdin if line.strip())
         for page in search_many(s, queries, k, **options):

@@ -16,6 +16,7 @@ private directory of symbolic links to its files.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import shutil
@@ -27,6 +28,40 @@ from vscli.errors import CorruptData, VscliError
 
 WRITER_HEAP_BYTES = 32_000_000  # tantivy's memory budget before it flushes a segment
 _QUERY_SYNTAX = re.compile(r"[^\w\s]+")
+_EDGE_PUNCTUATION = "?!.,;:()[]{}\"'`"
+# An identifier: letters and digits together (E-4012, APOE4, CVE-2022-24765), dotted or dashed numbers
+# (2.3.0, 10/20), or code names (snake_case, camelCase). Plain words, acronyms and numbers are not.
+_IDENTIFIER = re.compile(
+    r"^(?=\D*\d)(?=.*[^\W\d_])\S{2,}$"  # a digit and a letter
+    r"|^\d+(?:[.\-/:]\d+)+$"  # 2.3.0, 10/20
+    r"|^\w+_\w+$|^[a-z]+[A-Z]\w*$"  # snake_case, camelCase
+)
+
+
+def query_words(text: str) -> list[tuple[str, bool]]:
+    """The query's whitespace-separated words without surrounding punctuation, each marked when it is an
+    identifier (a code, version or name that should match whole)."""
+    words = (raw.strip(_EDGE_PUNCTUATION) for raw in text.split())
+    return [(word, bool(_IDENTIFIER.match(word))) for word in words if word]
+
+
+def identifier_share(text: str) -> float:
+    """How much of the query is identifiers (0..1): hybrid search gives the keyword side more weight."""
+    words = query_words(text)
+    return sum(identifier for _, identifier in words) / len(words) if words else 0.0
+
+
+def _analyzer() -> Any:
+    """The text pipeline of tantivy's ``en_stem`` tokenizer, to see a query's terms as the index does."""
+    import tantivy
+
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(40))
+            .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.stemmer("english")).build())
+
+
+def idf(documents: int, frequency: int) -> float:
+    """BM25's inverse document frequency, as tantivy (and Lucene) compute it."""
+    return math.log(1.0 + (documents - frequency + 0.5) / (frequency + 0.5))
 
 
 def _schema() -> Any:
@@ -47,6 +82,7 @@ class KeywordIndex:
         self._index: Any = None
         self._searcher: Any = None
         self._links: tempfile.TemporaryDirectory | None = None
+        self._last: tuple[str, Any, float] | None = None  # the last text compiled, its query and scale
 
     def exists(self) -> bool:
         return (self.path / "meta.json").exists()
@@ -99,11 +135,10 @@ class KeywordIndex:
         """Up to k (chunk id, BM25 score) pairs, best first; only chunks of these serials when given."""
         import tantivy
 
-        words = _QUERY_SYNTAX.sub(" ", text).lower().split()
-        if not words or k <= 0:
+        query, _ = self._compiled(text)
+        if query is None or k <= 0:
             return []
         searcher = self._open()
-        query = self._index.parse_query(" ".join(words), ["text"])
         if serials is not None:
             allowed = tantivy.Query.term_set_query(self._index.schema, "serial", sorted(serials))
             query = tantivy.Query.boolean_query(
@@ -111,6 +146,50 @@ class KeywordIndex:
             )
         hits = searcher.search(query, k).hits
         return [(int(searcher.doc(address)["cid"][0]), float(score)) for score, address in hits]
+
+    def scale(self, text: str) -> float:
+        """The BM25 score of a chunk of average length holding each of the query's terms once: the sum of
+        their IDFs (an identifier counts as one term). A term no chunk holds counts with the highest IDF,
+        so a query whose words are missing from the store cannot reach a high share of its scale
+        (`vscli.search` divides scores by it)."""
+        return self._compiled(text)[1]
+
+    def _compiled(self, text: str) -> tuple[Any, float]:
+        """The query tantivy runs for this text, and its scale (kept for the last text: fusion asks for both).
+
+        Plain words match anywhere. An identifier that tantivy splits into several tokens (E-4012 -> e,
+        4012) must match whole, as a phrase, and scores as one term of its own rarity: BM25 would give a
+        phrase the sum of its tokens' IDFs, which is next to nothing for digits that every chunk holds."""
+        if self._last is not None and self._last[0] == text:
+            return self._last[1], self._last[2]
+        import tantivy
+
+        searcher = self._open()
+        documents = max(int(searcher.num_docs), 1)
+        analyzer = _analyzer()
+
+        def term_idf(term: str) -> float:
+            return idf(documents, min(int(searcher.doc_freq("text", term)), documents))
+
+        plain: list[str] = []
+        clauses: list[tuple[Any, Any]] = []
+        scale = 0.0
+        for word, identifier in query_words(text):
+            tokens = _QUERY_SYNTAX.sub(" ", word).lower().split()
+            if not (identifier and len(tokens) > 1):
+                plain.extend(tokens)
+                continue
+            phrase = self._index.parse_query('"' + " ".join(tokens) + '"', ["text"])
+            rarity = idf(documents, min(int(searcher.search(phrase, 1).count), documents))
+            tokens_idf = sum(term_idf(term) for term in analyzer.analyze(" ".join(tokens)))
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(phrase, rarity / tokens_idf)))
+            scale += rarity
+        if plain:
+            clauses.append((tantivy.Occur.Should, self._index.parse_query(" ".join(plain), ["text"])))
+            scale += sum(term_idf(term) for term in analyzer.analyze(" ".join(plain)))
+        query = tantivy.Query.boolean_query(clauses) if clauses else None
+        self._last = (text, query, scale)
+        return query, scale
 
     @property
     def size(self) -> int:
@@ -171,3 +250,4 @@ def _error(action: str, path: Path, exc: Exception) -> VscliError:
     if "Read-only file system" in message:
         return VscliError(f"cannot {action} the keyword index {path}: read-only file system")
     return CorruptData(f"cannot {action} the keyword index {path}: {message.splitlines()[0] if message else exc}")
+
