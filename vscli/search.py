@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from vscli.errors import CorruptData, InvalidInput
+from vscli.index.keyword import identifier_share
 from vscli.store import MAX_RESULTS, READ_RETRIES, Store
 
 if TYPE_CHECKING:
@@ -127,11 +128,11 @@ class Searcher:
         self.fusion = check_fusion(fusion)
         if filters is not None:
             vfilters.validate(filters)
+        if isinstance(min_score, str):
+            min_score = parse_min_score(min_score)
         if min_score == AUTO and self.mode == "hybrid" and self.fusion == "rrf":
             raise InvalidInput("--min-score auto needs a score that means relevance: rank fusion (--fusion rrf) "
                                "has none; use --fusion score or a number")
-        if isinstance(min_score, str) and min_score != AUTO:
-            raise InvalidInput(f"--min-score must be a number or auto, got {min_score!r}")
         self.filters = filters
         self.min_score = min_score
         self.config = store.check_queryable()
@@ -194,8 +195,6 @@ class Searcher:
 
 def keyword_weight(query: str) -> float:
     """The keyword share's weight next to the cosine: more for a query that is mostly identifiers."""
-    from vscli.index.keyword import identifier_share
-
     return KEYWORD_WEIGHT + IDENTIFIER_WEIGHT * identifier_share(query)
 
 

@@ -90,7 +90,7 @@ def query(
         render.emit_json(page)
         return
     if not page["data"]:
-        render.message("no results" + (" above --min-score" if min_score is not None else "")
+        render.message("no results" + (f" above --min-score {min_score}" if floor is not None else "")
                        + (" among the files the filter selects" if flt else ""))
         return
     for rank, item in enumerate(page["data"], 1):
