@@ -37,8 +37,18 @@ from typing import Any, BinaryIO, Callable
 from vscli import __version__
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
 from vscli.files import FileRegistry, file_sha256
-from vscli.store import Store, validate_metadata
-from vscli.workspace import Workspace, atomic_write_bytes, locked, new_id, os_error, read_json, write_json
+from vscli.store import Store, check_store_name, validate_metadata
+from vscli.workspace import (
+    Workspace,
+    atomic_write_bytes,
+    is_store_id,
+    locked,
+    new_id,
+    os_error,
+    read_json,
+    shown,
+    write_json,
+)
 
 FORMAT = "vscli-store-archive"
 FORMAT_VERSION = 1
@@ -231,14 +241,15 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
         state = read_json(staging / "files.json")
     except FileNotFoundError as exc:
         raise CorruptData(f"the archive lacks store/{Path(exc.filename).name}") from None
+    if not new_store_id and not is_store_id(config.get("id")):
+        raise CorruptData(f"the archive's store id {shown(config.get('id'))} is not a vscli store id")
     store_id = new_id("vs_") if new_store_id else config["id"]
     if ws.store_dir(store_id).exists():
         raise InvalidInput(f"vector store {store_id} ({config['name']}) already exists in this workspace; "
                            f"import with --new-id to add it as another store")
     config["id"] = store_id
     if name is not None:
-        if not name.strip():
-            raise InvalidInput("the store name must not be empty")
+        check_store_name(name)
         config["name"] = name
     validate_metadata(config.get("metadata") or {})
     generation = int(state.get("generation", 0))

@@ -15,15 +15,27 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from vscli import index as vindex, liveness
+from vscli import index as vindex
+from vscli import liveness
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
 from vscli.files import FileRegistry
-from vscli.workspace import Workspace, env_positive_int, locked, new_id, os_error, read_json, write_json
+from vscli.workspace import (
+    Workspace,
+    env_positive_int,
+    is_file_id,
+    is_store_id,
+    locked,
+    new_id,
+    os_error,
+    read_json,
+    shown,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from vscli.backends.base import Backend, Writer
@@ -294,8 +306,8 @@ class Store:
                expires_after_days: int | None | bool = False) -> dict[str, Any]:
         """Change the name, metadata or expiry policy (``expires_after_days=None`` removes it);
         returns the `vector_store` object."""
-        if name is not None and not name.strip():
-            raise InvalidInput("the store name must not be empty")
+        if name is not None:
+            check_store_name(name)
         if metadata is not None:
             validate_metadata(metadata)
         if expires_after_days not in (False, None) and not 1 <= int(expires_after_days) <= 365:
@@ -819,8 +831,7 @@ def create_store(
     from vscli import chunking
     from vscli.backends import new_spec
 
-    if not name.strip():
-        raise InvalidInput("the store name must not be empty")
+    check_store_name(name)
     metadata = metadata or {}
     validate_metadata(metadata)
     try:
@@ -894,7 +905,7 @@ def list_stores(ws: Workspace) -> list[Store]:
         return []
     stores = []
     for d in ws.stores_dir.iterdir():
-        if d.name.startswith("vs_") and (d / "store.json").exists():
+        if is_store_id(d.name) and (d / "store.json").exists():
             stores.append(Store(ws, d.name))
     return sorted(stores, key=lambda s: (*_created(s), s.id))
 
@@ -926,9 +937,18 @@ def _created(store: Store) -> tuple[int, int]:
         return 0, 0
 
 
+def check_store_name(name: str) -> None:
+    """A store name is not empty and does not look like an id: commands take either, and a store named
+    like another's id would be the one a retried `delete` of that id finds once the id is gone."""
+    if not name.strip():
+        raise InvalidInput("the store name must not be empty")
+    if is_store_id(name) or is_file_id(name):
+        raise InvalidInput(f"the store name {shown(name)} looks like an id (vs_..., file-...); choose another")
+
+
 def resolve_store(ws: Workspace, ref: str) -> Store:
     """A store by id, or by its name when exactly one store has that name."""
-    if ref.startswith("vs_") and (ws.store_dir(ref) / "store.json").exists():
+    if is_store_id(ref) and (ws.store_dir(ref) / "store.json").exists():
         return Store(ws, ref)
     matches = []
     for store in list_stores(ws):

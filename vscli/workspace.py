@@ -19,13 +19,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import string
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from contextlib import contextmanager
 
-from vscli.errors import CorruptData, VscliError
+from vscli.errors import CorruptData, NotFound, VscliError
 
 HOME_ENV = "VSCLI_HOME"
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -58,6 +59,26 @@ def env_positive_int(name: str, default: int) -> int:
     if value <= 0:
         raise InvalidInput(f"{name} must be positive, got {value}")
     return value
+
+
+_STORE_ID = re.compile(r"vs_[A-Za-z0-9]{1,64}")
+_FILE_ID = re.compile(r"file-[A-Za-z0-9]{1,64}")
+
+
+def is_store_id(value: object) -> bool:
+    """Whether ``value`` is a vector store id as vscli makes them (``vs_`` and letters and digits)."""
+    return isinstance(value, str) and _STORE_ID.fullmatch(value) is not None
+
+
+def is_file_id(value: object) -> bool:
+    """Whether ``value`` is a file id as vscli makes them (``file-`` and letters and digits)."""
+    return isinstance(value, str) and _FILE_ID.fullmatch(value) is not None
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value from outside, quoted and cut short, for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def new_id(prefix: str) -> str:
@@ -156,9 +177,16 @@ class Workspace:
         return self.root / "stores"
 
     def file_dir(self, file_id: str) -> Path:
+        """Where an upload lives. The id must be one vscli makes: an id from a request, an archive or a
+        damaged manifest never becomes a path outside the workspace (``../``, ``/abs``)."""
+        if not is_file_id(file_id):
+            raise NotFound(f"no such file: {shown(file_id)}")
         return self.files_dir / file_id
 
     def store_dir(self, store_id: str) -> Path:
+        """Where a store lives; the id is checked as `file_dir` checks a file id."""
+        if not is_store_id(store_id):
+            raise NotFound(f"no such vector store: {shown(store_id)}")
         return self.stores_dir / store_id
 
     def lock_path(self, name: str) -> Path:
