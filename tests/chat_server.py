@@ -17,8 +17,9 @@ ANSWER = "Data mining finds previously unknown patterns [1]."
 
 
 class ChatServer:
-    def __init__(self) -> None:
+    def __init__(self, answer: str = ANSWER) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.answer = answer
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,7 +40,7 @@ class ChatServer:
                     return self._json(404, {"error": {"message": f"model {model} not found", "code": "model_not_found"}})
                 if model == "slow-model":
                     time.sleep(5)
-                    return self._json(200, _completion(model))
+                    return self._json(200, _completion(model, server.answer))
                 if model == "garbage-model":
                     data = b"<html>this is not json</html>"
                     self.send_response(200)
@@ -50,7 +51,7 @@ class ChatServer:
                     return None
                 if body.get("stream"):
                     return self._stream(model)
-                return self._json(200, _completion(model))
+                return self._json(200, _completion(model, server.answer))
 
             def _json(self, status: int, obj: Any) -> None:
                 data = json.dumps(obj).encode()
@@ -64,7 +65,7 @@ class ChatServer:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                words = ANSWER.split(" ")
+                words = server.answer.split(" ")
                 for i, word in enumerate(words):
                     delta = {"content": word + ("" if i == len(words) - 1 else " ")}
                     if i == 0:
@@ -98,9 +99,9 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # a client that hung up (the timeout test) is expected, not an error
 
 
-def _completion(model: str) -> dict[str, Any]:
+def _completion(model: str, answer: str = ANSWER) -> dict[str, Any]:
     return {
         "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129},
     }

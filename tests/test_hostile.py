@@ -1,5 +1,6 @@
-"""Hostile inputs (issue 20): ids that try to become paths, and store names that pose as ids. Each test is
-a reproduction from the adversarial pass that failed before the fix."""
+"""Hostile inputs (issue 20): ids that try to become paths, store names that pose as ids, filters nested too
+deep, escape sequences in a model's answer. Each test is a reproduction from the adversarial pass that
+failed before the fix."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.chat_server import ChatServer
 from tests.conftest import EXAMPLES, assert_clean_error, run_vscli
 from tests.test_archive import _rewrite
 from tests.test_serve import KEY, Server
+from tests.test_terminal import _run_with_tty
 from vscli.errors import ExitCode
 from vscli.workspace import Workspace
 
@@ -87,3 +90,30 @@ def test_server_refuses_file_ids_that_are_paths(home: Path, tmp_path: Path) -> N
         assert client.vector_stores.files.list(vector_store_id=target.id).data == []
     finally:
         srv.stop()
+
+
+def test_a_filter_nested_a_thousand_levels_is_a_clean_error(cli, home: Path) -> None:
+    deep = '{"type": "eq", "key": "a", "value": 1}'
+    for _ in range(1000):
+        deep = '{"type": "and", "filters": [' + deep + "]}"
+    assert cli("create", "docs").exit_code == 0
+    assert_clean_error(cli("query", "docs", "x", "--mode", "keyword", "--filter", deep), ExitCode.USAGE,
+                       "nest deeper than 16 levels")
+
+
+HOSTILE_ANSWER = "Safe \x1b]0;pwned\x07\x1b[2Jtext \x1b[31mred\x1b[0m."
+
+
+@pytest.mark.parametrize("stream", ["--stream", "--no-stream"])
+def test_ask_strips_escape_sequences_on_a_terminal(home: Path, stream: str) -> None:
+    """A model's answer set the terminal's title and cleared the screen."""
+    assert run_vscli("create", "docs", home=home).returncode == 0
+    assert run_vscli("upload", str(EXAMPLES), "-r", "--store", "docs", "-q", home=home).returncode == 0
+    with ChatServer(answer=HOSTILE_ANSWER) as server:
+        args = ["ask", "docs", "what is data mining?", "--base-url", server.base_url, "--model", "m", stream]
+        rc, shown, _ = _run_with_tty(args, home, "stdout")
+        assert rc == 0, shown
+        assert b"\x1b" not in shown and b"\x07" not in shown and b"pwned" not in shown
+        assert b"Safe text red." in shown
+        piped = run_vscli(*args, home=home)  # into a file or pipe the answer is kept as the model sent it
+        assert piped.returncode == 0 and HOSTILE_ANSWER.encode() in piped.stdout

@@ -97,12 +97,12 @@ def ask(
     if streaming:
         sys.stdout.write("\n")
     else:
-        render.emit_line(answer.text.rstrip("\n"))
+        render.emit_line(render.terminal_safe(answer.text.rstrip("\n")))
     render.emit_line("\nSources:")
     for number, source in enumerate(prompt.sources, 1):
         place = f" ({page_label(source['pages'])})" if source.get("pages") else ""
-        render.emit_line(f"  [{number}] {source['filename']}{place}  {source['file_id']}  "
-                         f"score {source['score']:.4f}")
+        render.emit_line(render.terminal_safe(f"  [{number}] {source['filename']}{place}  {source['file_id']}  "
+                                              f"score {source['score']:.4f}"))
 
 
 def _why_none(s: "Store", floor: Optional[Union[float, str]], flt: Optional[dict[str, Any]], mode: str) -> str:
@@ -121,5 +121,5 @@ def _why_none(s: "Store", floor: Optional[Union[float, str]], flt: Optional[dict
 
 
 def _write_delta(text: str) -> None:
-    sys.stdout.write(text)
+    sys.stdout.write(render.terminal_safe(text))
     sys.stdout.flush()

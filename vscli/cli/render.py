@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from typing import Any, Sequence
@@ -27,6 +28,18 @@ def list_page(objs: list[dict[str, Any]]) -> dict[str, Any]:
         "last_id": objs[-1]["id"] if objs else None,
         "has_more": False,
     }
+
+
+# Escape sequences (CSI, OSC and the rest) and control characters other than newline and tab: text from
+# outside (a model's answer) must not set the terminal's title, clear it or move the cursor.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """The text without escape sequences or control characters, when stdout is a terminal; unchanged when
+    it is a pipe or a file (the bytes are the user's to keep)."""
+    return _CONTROL.sub("", text) if sys.stdout.isatty() else text
 
 
 def emit_line(text: str) -> None:
