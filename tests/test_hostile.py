@@ -5,6 +5,8 @@ failed before the fix."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import openai
@@ -117,3 +119,31 @@ def test_ask_strips_escape_sequences_on_a_terminal(home: Path, stream: str) -> N
         assert b"Safe text red." in shown
         piped = run_vscli(*args, home=home)  # into a file or pipe the answer is kept as the model sent it
         assert piped.returncode == 0 and HOSTILE_ANSWER.encode() in piped.stdout
+
+
+def test_server_answers_4xx_to_malformed_ids_and_numbers(home: Path) -> None:
+    """A NUL or a 5,000-character id in the path, or max_chunk_size_tokens 1e400, answered 500."""
+    srv = Server(home, "--api-key", KEY)
+
+    def call(method: str, path: str, body: str | None = None) -> tuple[int, str]:
+        request = urllib.request.Request(srv.base_url + path, method=method,
+                                         data=None if body is None else body.encode(),
+                                         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    try:
+        assert call("GET", "/vector_stores/vs_%00abc")[0] == 404
+        assert call("GET", "/vector_stores/" + "x" * 5000)[0] == 404
+        assert call("GET", "/files/file-" + "f" * 5000)[0] == 404
+        for size in ("1e400", "400.5", '"400"', "true"):
+            body = ('{"name": "a", "chunking_strategy": {"type": "static", "static": '
+                    '{"max_chunk_size_tokens": ' + size + ', "chunk_overlap_tokens": 10}}}')
+            status, text = call("POST", "/vector_stores", body)
+            assert status == 400 and "must be an integer" in text, (size, status, text)
+        assert json.loads(call("GET", "/vector_stores")[1])["data"] == []
+    finally:
+        srv.stop()

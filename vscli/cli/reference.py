@@ -24,6 +24,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("VSCLI_CONFIG", "the config file's path"),
     ("VSCLI_EMBEDDING_MODEL", "the default `--model` for `create`"),
     ("VSCLI_SEARCH_MODE", "the default `--mode` of `query` and `ask`: `hybrid`, `vector` or `keyword`"),
+    ("VSCLI_SEARCH_FUSION", "the default `--fusion` of `query` and `ask`: `score` (relevance 0..1) or `rrf`"),
     ("VSCLI_MAX_FILE_BYTES", "the upload size limit in bytes (default 536870912, 512 MB as OpenAI)"),
     ("VSCLI_FLAT_MAX_VECTORS", "the store size (in vectors) above which the index becomes IVF (default 200000)"),
     ("VSCLI_BATCH_CHUNKS", "about how many chunks are embedded and committed together (default 256)"),

@@ -365,8 +365,10 @@ def _strategy(strategy: dict[str, Any] | None) -> dict[str, Any] | None:
     if kind != "static" or not isinstance(strategy.get("static"), dict):
         raise InvalidInput('chunking_strategy must be {"type": "auto"} or {"type": "static", "static": {...}}')
     static = strategy["static"]
-    try:
-        return chunking.strategy(int(static["max_chunk_size_tokens"]), int(static["chunk_overlap_tokens"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"chunking_strategy.static: {exc}") from None
+    fields = ("max_chunk_size_tokens", "chunk_overlap_tokens")
+    for field in fields:  # integers, as OpenAI's schema has them (1e400 is a float: infinity)
+        value = static.get(field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise InvalidInput(f"chunking_strategy.static.{field} must be an integer, got {value!r}")
+    return chunking.strategy(*(int(static[field]) for field in fields))
 
