@@ -4,8 +4,10 @@ failed before the fix."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -145,5 +147,55 @@ def test_server_answers_4xx_to_malformed_ids_and_numbers(home: Path) -> None:
             status, text = call("POST", "/vector_stores", body)
             assert status == 400 and "must be an integer" in text, (size, status, text)
         assert json.loads(call("GET", "/vector_stores")[1])["data"] == []
+    finally:
+        srv.stop()
+
+
+def _raw(base_url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> int:
+    """Send a request with exactly these headers (Host included), as a browser or a rebinding page would."""
+    address = urllib.parse.urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    try:
+        connection.putrequest(method, "/v1" + path, skip_host=True, skip_accept_encoding=True)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_keyless_server_answers_only_local_hosts_and_origins(home: Path) -> None:
+    """DNS rebinding (any Host was answered) and cross-site form posts to a server without a key."""
+    srv = Server(home, "--allowed-host", "vscli.internal")
+    port = urllib.parse.urlsplit(srv.base_url).port
+    body = b'{"name": "from-a-web-page"}'
+    json_type = {"Content-Type": "application/json"}
+    try:
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "vscli.internal"):
+            assert _raw(srv.base_url, "GET", "/vector_stores", {"Host": host}) == 200, host
+        assert _raw(srv.base_url, "GET", "/vector_stores", {"Host": f"evil.example:{port}"}) == 421
+        assert _raw(srv.base_url, "POST", "/vector_stores", {"Host": "evil.example", **json_type}, body) == 421
+        local = {"Host": f"127.0.0.1:{port}"}
+        assert _raw(srv.base_url, "POST", "/vector_stores",
+                    {**local, **json_type, "Origin": "https://evil.example"}, body) == 403
+        assert _raw(srv.base_url, "POST", "/vector_stores", {**local, **json_type, "Origin": "null"}, body) == 403
+        form = {**local, "Content-Type": "application/x-www-form-urlencoded"}  # a form needs no preflight
+        assert _raw(srv.base_url, "POST", "/vector_stores", form, b"name=x") == 415
+        assert _raw(srv.base_url, "POST", "/vector_stores", {**local, "Content-Type": "text/plain"}, body) == 415
+        assert _raw(srv.base_url, "GET", "/vector_stores", {**local, "Origin": f"http://localhost:{port}"}) == 200
+        assert _raw(srv.base_url, "POST", "/vector_stores", {**local, **json_type}, body) == 200
+        names = [s.name for s in srv.client().vector_stores.list()]
+        assert names == ["from-a-web-page"]  # only the local JSON request got through
+    finally:
+        srv.stop()
+
+
+def test_a_server_with_a_key_answers_any_host(home: Path) -> None:
+    """Behind a key a web page has no way in, so remote clients may use any name for the machine."""
+    srv = Server(home, "--api-key", KEY)
+    try:
+        assert _raw(srv.base_url, "GET", "/vector_stores", {"Host": "my-workstation:8000",
+                                                             "Authorization": f"Bearer {KEY}"}) == 200
     finally:
         srv.stop()

@@ -29,6 +29,9 @@ def serve(
     api_key: Annotated[Optional[str], typer.Option(
         "--api-key", envvar=API_KEY_ENV, show_envvar=True,
         help="Require `Authorization: Bearer KEY` on every /v1 request.")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-host", metavar="NAME", help="Without an API key, also answer requests addressed to this "
+        "host name (a reverse proxy's; repeatable). Loopback names are always allowed.")] = None,
 ) -> None:
     """Serve OpenAI's Files and Vector Stores API on this workspace (point an OpenAI SDK's base_url at it).
 
@@ -67,6 +70,6 @@ def serve(
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     render.message(f"serving {ws.root} on http://{shown}:{bound_port}/v1 (API docs: http://{shown}:{bound_port}/docs)"
                    + ("" if api_key else "; no API key") + ". Ctrl-C stops.")
-    server = uvicorn.Server(uvicorn.Config(create_app(ws, api_key), log_level="warning", access_log=False,
-                                           lifespan="off"))
+    application = create_app(ws, api_key, bound_host=host, allowed_hosts=allowed_host or ())
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", access_log=False, lifespan="off"))
     server.run(sockets=[sock])

@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +26,7 @@ from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Unav
 from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
 from vscli.server.listing import paginate
+from vscli.server.origin import host_names, refusal
 from vscli.server.processing import Processor
 from vscli.store import Store, create_store, delete_uploads, list_stores
 from vscli.workspace import Workspace
@@ -101,7 +102,10 @@ def error_response(status: int, message: str, code: str | None = None, param: st
                         status_code=status)
 
 
-def create_app(ws: Workspace, api_key: str | None = None, processor: Processor | None = None) -> Any:
+def create_app(ws: Workspace, api_key: str | None = None, processor: Processor | None = None,
+               bound_host: str = "127.0.0.1", allowed_hosts: Iterable[str] = ()) -> Any:
+    """The app. Without an API key it answers only requests addressed to ``bound_host``, a loopback name
+    or one of ``allowed_hosts``, and from no other web origin (`vscli.server.origin`)."""
     from fastapi_offline import FastAPIOffline  # FastAPI whose /docs page needs no CDN
 
     from vscli import __version__
@@ -134,8 +138,13 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
 
+    names = None if api_key is not None else host_names(bound_host, allowed_hosts)
+
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
+        refused = refusal(request.method, request.headers, names)
+        if refused is not None:
+            return error_response(*refused)
         if request.url.path.startswith("/v1/"):
             if api_key is not None and not _authorized(request.headers.get("authorization", ""), api_key):
                 return error_response(401, "Incorrect API key provided", code="invalid_api_key")
