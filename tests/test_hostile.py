@@ -199,3 +199,39 @@ def test_a_server_with_a_key_answers_any_host(home: Path) -> None:
                                                              "Authorization": f"Bearer {KEY}"}) == 200
     finally:
         srv.stop()
+
+
+def test_sync_never_takes_over_an_uploaded_file(cli, tmp_path: Path) -> None:
+    """A synced path whose new content equals a file added by `upload --store` gave that file a `path`, and
+    deleting the synced copy then removed the user's upload from the store."""
+    folder, loose = tmp_path / "notes", tmp_path / "data_mining.md"
+    folder.mkdir()
+    loose.write_bytes((EXAMPLES / "data_mining.md").read_bytes())
+    (folder / "data_mining.md").write_text("An early draft about cats and the naps they take.")
+    assert cli("create", "docs").exit_code == 0
+    assert cli("sync", str(folder), "--store", "docs", "-q").exit_code == 0
+    uploaded = cli("upload", str(loose), "--store", "docs", "-q").stdout.strip()
+    (folder / "data_mining.md").write_bytes(loose.read_bytes())  # the draft becomes the uploaded text
+    assert cli("sync", str(folder), "--store", "docs", "-q").exit_code == 0
+    (folder / "data_mining.md").unlink()
+    assert cli("sync", str(folder), "--store", "docs", "-q").exit_code == 0
+    files = json.loads(cli("files", "docs", "--json").stdout)["data"]
+    assert [(f["id"], f["attributes"], f["status"]) for f in files] == [(uploaded, {}, "completed")]
+
+
+def test_concurrent_uploads_of_the_same_bytes_land_once(home: Path, tmp_path: Path) -> None:
+    """Two `upload --store` of the same bytes under different names both landed when run at once (3 of 3
+    runs); sequentially the second is de-duplicated. Now the check is made under the store's lock."""
+    from tests.test_reliability import popen_vscli
+
+    assert run_vscli("create", "docs", home=home).returncode == 0
+    copies = []
+    for name in ("a.md", "b.md", "c.md", "d.md", "e.md", "f.md"):
+        copies.append(tmp_path / name)
+        copies[-1].write_bytes((EXAMPLES / "data_mining.md").read_bytes())
+    procs = [popen_vscli("upload", str(path), "--store", "docs", "-q", home=home) for path in copies]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(procs), [o[1] for o in outputs]
+    printed = {o[0].decode().strip() for o in outputs}
+    files = json.loads(run_vscli("files", "docs", "--json", home=home).stdout)["data"]
+    assert [f["id"] for f in files] == list(printed) and files[0]["status"] == "completed"

@@ -229,9 +229,12 @@ class Store:
 
     def content_hashes(self) -> dict[str, str]:
         """sha256 of each file's content -> its file id, for every file in the store (one pass)."""
+        return self._hashes(self._state())
+
+    def _hashes(self, state: dict[str, Any]) -> dict[str, str]:
         registry = FileRegistry(self.ws)
-        hashes = {}
-        for file_id in self._state()["files"]:
+        hashes: dict[str, str] = {}
+        for file_id in state["files"]:
             try:
                 hashes.setdefault(registry.get(file_id).get("sha256", ""), file_id)
             except NotFound:
@@ -252,6 +255,22 @@ class Store:
         the work (None: a background worker that is yet to start). ``chunking_strategy`` (OpenAI's
         shape, validated by the caller) applies to newly attached files instead of the store's.
         """
+        return self._attach(file_ids, attributes, worker, chunking_strategy, by_content=False)[1]
+
+    def attach_content(
+        self,
+        file_ids: list[str],
+        attributes: dict[str, Any] | None = None,
+        worker: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[str]]:
+        """Like `attach`, but a file whose bytes the store already has (under another id, or earlier in
+        ``file_ids``) is not added again: the stored file stands for it. Decided under the store's lock,
+        so concurrent uploads of the same bytes land once. Returns the ids that stand for ``file_ids``
+        (same order) and the ids that need processing."""
+        return self._attach(file_ids, attributes, worker, None, by_content=True)
+
+    def _attach(self, file_ids: list[str], attributes: dict[str, Any] | None, worker: dict[str, Any] | None,
+                chunking_strategy: dict[str, Any] | None, by_content: bool) -> tuple[list[str], list[str]]:
         import uuid
 
         from vscli import chunking
@@ -269,9 +288,15 @@ class Store:
         todo: list[str] = []
         with locked(self._lock):
             state = self._state()
+            standing = list(file_ids)
+            if by_content:
+                held = self._hashes(state)
+                for i, file_id in enumerate(file_ids):
+                    if file_id not in state["files"]:
+                        standing[i] = held.setdefault(registry.get(file_id).get("sha256", ""), file_id)
             now = int(time.time())
             changed: list[dict[str, Any]] = []
-            for file_id in dict.fromkeys(file_ids):
+            for file_id in dict.fromkeys(standing):
                 entry = state["files"].get(file_id)
                 if entry is not None:
                     if attributes and {**entry["attributes"], **attributes} != entry["attributes"]:
@@ -300,7 +325,7 @@ class Store:
             self._sync_attributes(changed)
             if changed or todo:
                 self._write_state(state)
-        return todo
+        return standing, todo
 
     def update(self, name: str | None = None, metadata: dict[str, str] | None = None,
                expires_after_days: int | None | bool = False) -> dict[str, Any]:

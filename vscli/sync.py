@@ -167,10 +167,13 @@ def apply(store: Store, p: Plan, progress: Callable[[str, int], None] | None = N
     me = liveness.this_process()
     todo: list[str] = []
     sources: dict[str, str] = {}  # file id -> path, for reporting failures
+    unmanaged = {e["id"] for e in store.files(reap=False) if not isinstance(e["attributes"].get("path"), str)}
     for f in [*p.added, *(f for f, _ in p.updated)]:
         obj, _ = registry.add(f.path.read_bytes(), f.path.name)
-        todo += store.attach([obj["id"]], {"path": f.rel}, worker=me)
         sources[obj["id"]] = f.rel
+        if obj["id"] in unmanaged:
+            continue  # the same bytes were added by `upload`/`attach`: in the store already, and not sync's
+        todo += store.attach([obj["id"]], {"path": f.rel}, worker=me)
     for f, file_id in p.retried:
         todo += store.attach([file_id], {"path": f.rel}, worker=me)
         sources[file_id] = f.rel

@@ -185,6 +185,11 @@ def upload(
             continue
         obj, _ = registry.add(data, item.name, encoding=encoding)
         ids.append(obj["id"])
+    todo: list[str] = []
+    if target is not None:
+        # The content check above spares an upload; this one, under the store's lock, is the one that
+        # holds when two processes upload the same bytes at once.
+        ids, todo = target.attach_content(ids, attributes, worker=None if no_wait else liveness.this_process())
     if not as_json:
         for file_id in ids:
             render.emit_line(file_id)
@@ -192,8 +197,6 @@ def upload(
         if as_json:
             render.emit_json(render.list_page([public(registry.get(i)) for i in ids]))
         return
-    me = None if no_wait else liveness.this_process()
-    todo = target.attach(ids, attributes, worker=me)
     _process(target, todo, no_wait, quiet)
     _settle(target, ids, no_wait)
     entries = _report(target, ids, quiet)
