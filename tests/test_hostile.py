@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,7 +18,7 @@ import openai
 import pytest
 
 from tests.chat_server import ChatServer
-from tests.conftest import EXAMPLES, assert_clean_error, run_vscli
+from tests.conftest import EXAMPLES, assert_clean_error, run_vscli, snapshot
 from tests.test_archive import _rewrite
 from tests.test_serve import KEY, Server
 from tests.test_terminal import _run_with_tty
@@ -235,3 +238,91 @@ def test_concurrent_uploads_of_the_same_bytes_land_once(home: Path, tmp_path: Pa
     printed = {o[0].decode().strip() for o in outputs}
     files = json.loads(run_vscli("files", "docs", "--json", home=home).stdout)["data"]
     assert [f["id"] for f in files] == list(printed) and files[0]["status"] == "completed"
+
+
+def test_devices_fifos_and_endless_stdin_are_refused(home: Path, tmp_path: Path) -> None:
+    """`upload /dev/zero` and `yes | vscli upload -` read until MemoryError; a FIFO without a writer hung."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        result = run_vscli("upload", path, home=home, timeout=60)
+        assert result.returncode == ExitCode.USAGE, result.stderr
+        assert result.stderr.decode().startswith("Error: ") and b"not a regular file" in result.stderr
+    endless = subprocess.Popen(["yes"], stdout=subprocess.PIPE)
+    try:
+        result = subprocess.run([sys.executable, "-m", "vscli", "upload", "-"], stdin=endless.stdout,
+                                capture_output=True, timeout=60,
+                                env={**os.environ, "VSCLI_HOME": str(home), "VSCLI_MAX_FILE_BYTES": "10000"})
+    finally:
+        endless.kill()
+        endless.wait()
+    assert result.returncode == ExitCode.USAGE and b"over the limit of 10000 bytes" in result.stderr, result.stderr
+    assert not (home / "files").exists() or not any(p.name.startswith("file-") for p in (home / "files").iterdir())
+
+
+def test_names_that_are_not_utf8(cli, tmp_path: Path) -> None:
+    """A file name that is not UTF-8 crashed upload, upload -r and sync (UnicodeEncodeError, exit 1), and
+    that folder could never sync again."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.md"), "wb") as f:
+        f.write(b"Notes on espresso machines, grinders and the roasting of coffee beans.")
+    (folder / "tea.md").write_text("Notes on green tea.")
+    odd = os.fsdecode(os.path.join(os.fsencode(folder), b"caf\xe9.md"))
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", odd).exit_code == 0
+    assert cli("upload", "-r", str(folder)).exit_code == 0
+    uploads = {u["filename"] for u in json.loads(cli("uploads", "--json").stdout)["data"]}
+    assert uploads == {"caf\\xe9.md", "tea.md"}
+    for _ in range(2):  # the second run finds everything in place
+        result = cli("sync", str(folder), "--store", "docs", "--json")
+        assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["unchanged"] == 2
+    paths = {f["attributes"]["path"] for f in json.loads(cli("files", "docs", "--json").stdout)["data"]}
+    assert paths == {"caf\\xe9.md", "tea.md"}
+    assert json.loads(cli("query", "docs", "espresso", "--json").stdout)["data"][0]["filename"] == "caf\\xe9.md"
+
+
+def test_the_bytes_stored_are_the_bytes_checked(cli, home: Path, tmp_path: Path) -> None:
+    """A file that changed between the check and the store (text, then empty) was stored unchecked: a
+    0-byte upload. A writer flips the file while uploads run; no upload may be other than the text."""
+    import threading
+
+    path, text = tmp_path / "flip.md", b"Notes on the tides, written and emptied over and over."
+    path.write_bytes(text)
+    done = threading.Event()
+
+    def flip() -> None:
+        while not done.is_set():
+            path.write_bytes(b"")
+            path.write_bytes(text)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        codes = [cli("upload", str(path), "--filename", f"flip-{i}.md").exit_code for i in range(40)]
+    finally:
+        done.set()
+        flipper.join()
+    assert set(codes) <= {0, ExitCode.USAGE}
+    stored = [u for u in json.loads(cli("uploads", "--json").stdout)["data"]]
+    assert stored and all(u["bytes"] == len(text) for u in stored), [u["bytes"] for u in stored]
+
+
+def test_arguments_that_are_not_utf8_are_usage_errors(cli, home: Path, tmp_path: Path) -> None:
+    """Invalid UTF-8 in a store name, --metadata, an --attr key, --filename or the query text exited 1
+    ("unexpected UnicodeEncodeError"), and --attr stored the upload before failing."""
+    bad = "bad\udcff"  # how Python hands over the argument bytes b"bad\xff"
+    note = tmp_path / "note.md"
+    note.write_text("Notes on the tides and the moon.")
+    assert cli("create", "docs").exit_code == 0
+    before = snapshot(home)
+    for args in (("create", bad), ("create", "other", "--metadata", f"k={bad}"),
+                 ("upload", str(note), "--store", "docs", "--attr", f"{bad}=1"),
+                 ("upload", str(note), "--filename", f"{bad}.md"),
+                 ("query", "docs", bad), ("query", "docs", bad, "--mode", "keyword"),
+                 ("query", "docs", "tides", "--where", f"{bad}=1")):
+        assert_clean_error(cli(*args), ExitCode.USAGE, "not valid UTF-8")
+    assert snapshot(home) == before
+    result = run_vscli("create", os.fsdecode(b"bad\xff"), home=home)  # and from a real argv
+    assert result.returncode == ExitCode.USAGE and b"not valid UTF-8" in result.stderr, result.stderr

@@ -73,7 +73,7 @@ class FileRegistry:
             return obj, True
 
     def add_path(self, source: Path, filename: str, purpose: str = "assistants",
-                 digest: str | None = None) -> tuple[dict[str, Any], bool]:
+                 digest: str | None = None, encoding: str | None = None) -> tuple[dict[str, Any], bool]:
         """Store the bytes of ``source`` (a temporary file in the files directory, moved into place, so
         large uploads are never held in memory); like `add`, returns the object and whether it is new.
         ``digest`` is the bytes' sha256 when the caller computed it while writing them."""
@@ -86,7 +86,7 @@ class FileRegistry:
                 return existing, False
             except (FileNotFoundError, NotFound):
                 pass
-            obj = self._new_object(source.stat().st_size, filename, purpose, digest)
+            obj = self._new_object(source.stat().st_size, filename, purpose, digest, encoding)
             self._install(obj, source)
             return obj, True
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from vscli.errors import CorruptData, InvalidInput
 from vscli.index.keyword import identifier_share
 from vscli.store import MAX_RESULTS, READ_RETRIES, Store
+from vscli.workspace import check_text
 
 if TYPE_CHECKING:
     from vscli.reader import Snapshot
@@ -144,6 +145,7 @@ class Searcher:
         """The top-k chunks for a query, as OpenAI search result items, best first."""
         if not query.strip():
             raise InvalidInput("the query must not be empty")
+        check_text(query, "the query")
         vector = self._embed(query) if self.mode != "keyword" else None
         with self.store.opened(self.config):
             return self._results(query, vector, k)

@@ -26,6 +26,7 @@ from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Vscl
 from vscli.files import FileRegistry
 from vscli.workspace import (
     Workspace,
+    check_text,
     env_positive_int,
     is_file_id,
     is_store_id,
@@ -64,6 +65,8 @@ def validate_metadata(metadata: dict[str, str]) -> None:
     if len(metadata) > MAX_METADATA_PAIRS:
         raise InvalidInput(f"at most {MAX_METADATA_PAIRS} metadata pairs are allowed, got {len(metadata)}")
     for key, value in metadata.items():
+        check_text(key, "a metadata key")
+        check_text(str(value), f"metadata value for {key!r}")
         if not key:
             raise InvalidInput("metadata keys must not be empty")
         if len(key) > MAX_METADATA_KEY:
@@ -76,6 +79,9 @@ def validate_attributes(attributes: dict[str, Any]) -> None:
     if len(attributes) > MAX_ATTRIBUTES:
         raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes are allowed, got {len(attributes)}")
     for key, value in attributes.items():
+        check_text(key, "an attribute key")
+        if isinstance(value, str):
+            check_text(value, f"attribute {key!r}")
         if not key or len(key) > MAX_ATTRIBUTE_KEY:
             raise InvalidInput(f"attribute keys must be 1 to {MAX_ATTRIBUTE_KEY} characters, got {key!r}")
         if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_VALUE:
@@ -965,6 +971,7 @@ def _created(store: Store) -> tuple[int, int]:
 def check_store_name(name: str) -> None:
     """A store name is not empty and does not look like an id: commands take either, and a store named
     like another's id would be the one a retried `delete` of that id finds once the id is gone."""
+    check_text(name, "the store name")
     if not name.strip():
         raise InvalidInput("the store name must not be empty")
     if is_store_id(name) or is_file_id(name):

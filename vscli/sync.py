@@ -27,6 +27,7 @@ from vscli.errors import InvalidInput, NotFound, VscliError
 from vscli.extract import UnsupportedType, detect, extract
 from vscli.files import FileRegistry, max_file_bytes
 from vscli.store import Store
+from vscli.workspace import name_text
 
 
 @dataclass
@@ -56,7 +57,7 @@ def scan(root: Path, globs: list[str]) -> tuple[list[LocalFile], list[dict[str, 
     limit = max_file_bytes()
     found, skipped, failed = [], [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
+        rel = name_text(path.relative_to(root).as_posix())  # names that are not UTF-8: `\xNN`
         if any(part.startswith(".") for part in Path(rel).parts):
             continue
         if globs and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in globs):
@@ -169,7 +170,7 @@ def apply(store: Store, p: Plan, progress: Callable[[str, int], None] | None = N
     sources: dict[str, str] = {}  # file id -> path, for reporting failures
     unmanaged = {e["id"] for e in store.files(reap=False) if not isinstance(e["attributes"].get("path"), str)}
     for f in [*p.added, *(f for f, _ in p.updated)]:
-        obj, _ = registry.add(f.path.read_bytes(), f.path.name)
+        obj, _ = registry.add(f.path.read_bytes(), name_text(f.path.name))
         sources[obj["id"]] = f.rel
         if obj["id"] in unmanaged:
             continue  # the same bytes were added by `upload`/`attach`: in the store already, and not sync's

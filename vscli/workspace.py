@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from vscli.errors import CorruptData, NotFound, VscliError
+from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
 
 HOME_ENV = "VSCLI_HOME"
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -81,6 +81,22 @@ def shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def check_text(value: str, field: str) -> None:
+    """Refuse text that is not valid UTF-8: an argument with such bytes reaches Python as surrogate
+    escapes (JSON's ``\\udcff`` does too), which no manifest, index or terminal can take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} is not valid UTF-8 text: {name_text(value)[:60]!r}") from None
+
+
+def name_text(name: str | os.PathLike[str]) -> str:
+    """A file name or path as valid text. Bytes of a name that are not UTF-8 reach Python as surrogate
+    escapes, which cannot be hashed, written to JSON for other tools, or printed; they become ``\\xNN``
+    (distinct names stay distinct, and the same name always gives the same text)."""
+    return os.fspath(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def new_id(prefix: str) -> str:
     """An OpenAI-style id: the prefix and 24 random alphanumerics (e.g. ``vs_`` or ``file-``).
 
@@ -99,7 +115,7 @@ def os_error(action: str, path: Path, exc: OSError) -> VscliError:
         errno.EROFS: "read-only file system",
         errno.EDQUOT: "disk quota exceeded",
     }.get(exc.errno or 0, exc.strerror or str(exc))
-    return VscliError(f"cannot {action} {path}: {reason}")
+    return VscliError(f"cannot {action} {name_text(path)}: {reason}")
 
 
 def atomic_write_bytes(path: Path, data: bytes | Callable[[Path], None]) -> None:

@@ -1,6 +1,7 @@
 """Commands over files: upload, attach, files, rm, cat, uploads, delete-file (and the hidden worker)."""
 
 
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from vscli.errors import FilesFailed, InvalidInput, NotFound
 from vscli.extract import extract_text
 from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.store import Store, check_environment, resolve_store
-from vscli.workspace import os_error
+from vscli.workspace import Workspace, check_text, name_text, os_error
 
 AttrOpt = Annotated[Optional[list[str]], typer.Option(
     "--attr", metavar="KEY=VALUE", help="File attribute (repeatable): string, number or true/false.")]
@@ -30,22 +31,17 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 @dataclass
 class Input:
     name: str
-    path: Optional[Path]  # None: standard input, whose bytes are kept in `data`
-    data: Optional[bytes] = None
-
-    def read(self) -> bytes:
-        if self.data is not None:
-            return self.data
-        assert self.path is not None
-        try:
-            return self.path.read_bytes()
-        except OSError as exc:
-            raise os_error("read", self.path, exc) from exc
+    spool: Path  # the bytes as they were checked, in the files directory: these are the bytes stored
+    digest: str
 
 
-def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str],
+def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Optional[str],
                  encoding: Optional[str] = None) -> list[Input]:
-    """Read and validate every input before anything is stored: all are good, or nothing changes."""
+    """Read and check every input before anything is stored: all are good, or nothing changes.
+
+    Each input is read once, at most limit+1 bytes (so `/dev/zero` or an endless pipe is refused, not
+    read until memory runs out), checked, and spooled: what is stored is what was checked, even if the
+    file changes meanwhile. The caller deletes the spools (`discard`)."""
     limit = max_file_bytes()
     sources: list[tuple[str, Optional[Path]]] = []
     for raw in paths:
@@ -53,36 +49,74 @@ def _read_inputs(paths: list[str], recursive: bool, filename: Optional[str],
             sources.append((filename or "stdin.txt", None))
             continue
         path = Path(raw)
-        if not path.exists():
-            raise NotFound(f"no such file or directory: {raw}")
-        if path.is_dir():
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise NotFound(f"no such file or directory: {name_text(raw)}") from None
+        except OSError as exc:
+            raise os_error("read", path, exc) from exc
+        if stat.S_ISDIR(mode):
             if not recursive:
-                raise InvalidInput(f"{raw} is a directory (use --recursive to upload the files in it)")
+                raise InvalidInput(f"{name_text(raw)} is a directory (use --recursive to upload the files in it)")
             found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
             if not found:
-                raise InvalidInput(f"{raw} holds no files to upload")
-            sources.extend((p.name, p) for p in found)
+                raise InvalidInput(f"{name_text(raw)} holds no files to upload")
+            sources.extend((name_text(p.name), p) for p in found)
+        elif not stat.S_ISREG(mode):  # opening a FIFO without a writer would hang; a device never ends
+            raise InvalidInput(f"{name_text(raw)} is not a regular file (a device, FIFO or socket); "
+                               "to upload what it produces, pipe it to `vscli upload -`")
         else:
-            sources.append((filename or path.name, path))
+            sources.append((filename or name_text(path.name), path))
     if filename and len(sources) > 1:
         raise InvalidInput("--filename names a single upload; got several files")
-    inputs = []
-    for name, path in sources:
-        item = Input(name, path, sys.stdin.buffer.read() if path is None else None)
-        if path is not None:
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                raise os_error("read", path, exc) from exc
-            if size > limit:
-                raise InvalidInput(f"{path}: file is {size} bytes, over the limit of {limit} bytes "
-                                   f"(set VSCLI_MAX_FILE_BYTES to change it)")
-        data = item.read()  # read to validate, then let go: inputs are read again one at a time
-        if len(data) > limit:
-            raise InvalidInput(f"{name}: {len(data)} bytes is over the limit of {limit} bytes")
-        extract_text(data, str(path) if path else name, encoding)
-        inputs.append(item)
+    inputs: list[Input] = []
+    try:
+        for name, path in sources:
+            data = _read_bounded(name, path, limit)
+            extract_text(data, name_text(str(path)) if path else name, encoding)
+            inputs.append(_spool(ws, name, data))
+    except BaseException:
+        discard(inputs)
+        raise
     return inputs
+
+
+def _read_bounded(name: str, path: Optional[Path], limit: int) -> bytes:
+    """At most limit+1 bytes of a file or of standard input: one more than allowed says it is too big."""
+    try:
+        if path is None:
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with path.open("rb") as f:
+                data = f.read(limit + 1)
+    except OSError as exc:
+        raise os_error("read", path or Path("-"), exc) from exc
+    if len(data) > limit:
+        shown_name = name_text(str(path)) if path else name
+        raise InvalidInput(f"{shown_name}: file is over the limit of {limit} bytes "
+                           f"(set VSCLI_MAX_FILE_BYTES to change it)")
+    return data
+
+
+def _spool(ws: Workspace, name: str, data: bytes) -> Input:
+    """Write checked bytes beside the uploads, to be moved into place by `FileRegistry.add_path`."""
+    import hashlib
+    import os
+    import tempfile
+
+    ws.ensure()
+    try:
+        fd, spool = tempfile.mkstemp(prefix=".upload-", dir=ws.files_dir)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError as exc:
+        raise os_error("write to", ws.files_dir, exc) from exc
+    return Input(name, Path(spool), hashlib.sha256(data).hexdigest())
+
+
+def discard(inputs: list[Input]) -> None:
+    for item in inputs:
+        item.spool.unlink(missing_ok=True)
 
 
 def _hidden(relative: Path) -> bool:
@@ -159,6 +193,8 @@ def upload(
     """
     ws = workspace()
     attributes = parse_attributes(attr)
+    if filename is not None:
+        check_text(filename, "--filename")
     target = resolve_store(ws, store) if store else None
     if target is not None:
         target.check_queryable()
@@ -171,20 +207,20 @@ def upload(
             encoding = codecs.lookup(encoding).name
         except LookupError:
             raise InvalidInput(f"unknown encoding {encoding!r}") from None
-    inputs = _read_inputs(paths, recursive, filename, encoding)
-    import hashlib
-
+    inputs = _read_inputs(ws, paths, recursive, filename, encoding)
     registry = FileRegistry(ws)
-    in_store = target.content_hashes() if target else {}
     ids: list[str] = []
-    for item in inputs:
-        data = item.read()
-        existing = in_store.get(hashlib.sha256(data).hexdigest())
-        if existing:
-            ids.append(existing)
-            continue
-        obj, _ = registry.add(data, item.name, encoding=encoding)
-        ids.append(obj["id"])
+    try:
+        in_store = target.content_hashes() if target else {}
+        for item in inputs:
+            existing = in_store.get(item.digest)
+            if existing:
+                ids.append(existing)
+                continue
+            obj, _ = registry.add_path(item.spool, item.name, digest=item.digest, encoding=encoding)
+            ids.append(obj["id"])
+    finally:
+        discard(inputs)
     todo: list[str] = []
     if target is not None:
         # The content check above spares an upload; this one, under the store's lock, is the one that

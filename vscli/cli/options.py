@@ -7,12 +7,15 @@ import re
 from typing import Any
 
 from vscli.errors import InvalidInput
+from vscli.store import validate_attributes
+from vscli.workspace import check_text
 
 _WHERE = re.compile(r"^\s*([^=!<>\s][^=!<>]*?)\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$", re.S)
 _WHERE_OPS = {"=": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 
 
 def split_pair(raw: str, option: str) -> tuple[str, str]:
+    check_text(raw, option)
     key, sep, value = raw.partition("=")
     if not sep or not key.strip():
         raise InvalidInput(f"{option} expects KEY=VALUE, got {raw!r}")
@@ -35,6 +38,7 @@ def parse_attributes(pairs: list[str] | None) -> dict[str, Any]:
     for raw in pairs or []:
         key, value = split_pair(raw, "--attr")
         result[key] = _attribute_value(value)
+    validate_attributes(result)  # before anything is uploaded
     return result
 
 
@@ -62,6 +66,7 @@ def parse_where(clauses: list[str] | None) -> list[dict[str, Any]]:
     types them, so `--where year>=2020` compares numbers when `--attr year=2021` stored one."""
     filters = []
     for clause in clauses or []:
+        check_text(clause, "--where")
         match = _WHERE.match(clause)
         if not match:
             raise InvalidInput(f"--where expects KEY OP VALUE with OP one of = != > >= < <=, got {clause!r}")
