@@ -326,3 +326,15 @@ def test_arguments_that_are_not_utf8_are_usage_errors(cli, home: Path, tmp_path:
     assert snapshot(home) == before
     result = run_vscli("create", os.fsdecode(b"bad\xff"), home=home)  # and from a real argv
     assert result.returncode == ExitCode.USAGE and b"not valid UTF-8" in result.stderr, result.stderr
+
+
+def test_newlines_and_tabs_in_names_do_not_split_rows(cli, tmp_path: Path) -> None:
+    """A newline in a file or store name split a row of tab-separated `ls`/`uploads` output."""
+    note = tmp_path / "a\nb\\c.md"
+    note.write_text("Notes on the tides.")
+    assert cli("create", "two\nlines\tand a tab").exit_code == 0
+    assert cli("upload", str(note)).exit_code == 0
+    stores, uploads = cli("ls").stdout.splitlines(), cli("uploads").stdout.splitlines()
+    assert len(stores) == 2 and stores[1].split("\t")[1] == "two\\nlines\\tand a tab"
+    assert len(uploads) == 2 and uploads[1].split("\t")[1] == "a\\nb\\\\c.md"
+    assert len(stores[1].split("\t")) == len(stores[0].split("\t"))

@@ -42,6 +42,24 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub("", text) if sys.stdout.isatty() else text
 
 
+_TSV_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_CELL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TSV_SPECIAL = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _TSV_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+
+
+def cell(value: Any, tsv: bool = False) -> str:
+    """A value for one cell of a row: control characters written ``\\n``, ``\\t``, ``\\xNN``, so a file
+    or store name with a newline cannot split a row (or move the cursor). In tab-separated output a
+    backslash is doubled too, so every cell can be read back exactly."""
+    text = "" if value is None else str(value)
+    return (_TSV_SPECIAL if tsv else _CELL_CONTROL).sub(_escape, text)
+
+
 def emit_line(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -51,7 +69,7 @@ def pairs(rows: Sequence[tuple[str, Any]]) -> None:
     """Key/value lines with the values aligned (`status`, `info`)."""
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
-        emit_line(f"{key.ljust(width)}  {value}")
+        emit_line(f"{key.ljust(width)}  {cell(value)}")
 
 
 def message(text: str) -> None:
@@ -69,7 +87,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     if not sys.stdout.isatty():
         emit_line("\t".join(columns))
         for row in rows:
-            emit_line("\t".join("" if v is None else str(v) for v in row))
+            emit_line("\t".join(cell(v, tsv=True) for v in row))
         return
     from rich.console import Console
     from rich.table import Table
@@ -79,7 +97,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*(cell(v) for v in row))
     Console(no_color=plain, highlight=False).print(t)
 
 
