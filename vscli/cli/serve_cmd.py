@@ -66,6 +66,12 @@ def serve(
     from vscli.server.app import create_app
 
     ws = workspace()
+    ws.ensure()
+    import tempfile
+
+    # Request bodies the multipart parser spools past 1 MB go beside the uploads (unnamed temporary
+    # files: nothing is left if the server dies), not to /tmp, which may be a small RAM disk.
+    tempfile.tempdir = str(ws.files_dir)
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     render.message(f"serving {ws.root} on http://{shown}:{bound_port}/v1 (API docs: http://{shown}:{bound_port}/docs)"

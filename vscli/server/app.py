@@ -25,6 +25,7 @@ from vscli import chunking, liveness
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Unavailable, VscliError
 from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
+from vscli.server.limits import BodyLimit
 from vscli.server.listing import paginate
 from vscli.server.origin import host_names, refusal
 from vscli.server.processing import Processor
@@ -148,11 +149,11 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
         if request.url.path.startswith("/v1/"):
             if api_key is not None and not _authorized(request.headers.get("authorization", ""), api_key):
                 return error_response(401, "Incorrect API key provided", code="invalid_api_key")
-            length = request.headers.get("content-length")
-            if request.method == "POST" and request.url.path == "/v1/files" and length and length.isdigit():
-                if int(length) > max_file_bytes() + 1024 * 1024:  # the limit, plus room for the form fields
-                    return error_response(413, f"the upload is larger than the limit of {max_file_bytes()} bytes")
         return await call_next(request)
+
+    # Outside `guard`, so the body is counted before any of it is parsed or spooled (`vscli.server.limits`).
+    app.add_middleware(BodyLimit, upload_limit=max_file_bytes, too_large=lambda limit: error_response(
+        413, f"the request is larger than the limit of {limit} bytes"))
 
     def store(vector_store_id: str) -> Store:
         found = Store(ws, vector_store_id)
