@@ -2,7 +2,9 @@
 
 It records every request and answers by the requested model: "test-model" answers normally (quoting the
 first line of the question back), "missing-model" gives 404, "slow-model" sleeps past client timeouts,
-"garbage-model" answers 200 with a body that is not JSON. A bearer token "bad-key" gives 401.
+"garbage-model" answers 200 with a body that is not JSON. Hostile ones never finish: "drip-model" sends
+its JSON a byte every 0.3 s, "keepalive-model" streams SSE comments every 0.3 s, "endless-model" streams
+words without end. A bearer token "bad-key" gives 401.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class ChatServer:
                     self.end_headers()
                     self.wfile.write(data)
                     return None
+                if model in ("drip-model", "keepalive-model", "endless-model"):
+                    return self._never_ending(model)
                 if body.get("stream"):
                     return self._stream(model)
                 return self._json(200, _completion(model, server.answer))
@@ -60,6 +64,34 @@ class ChatServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _never_ending(self, model: str) -> None:
+                """Until the client hangs up (or two minutes pass)."""
+                self.send_response(200)
+                if model == "drip-model":
+                    data = json.dumps(_completion(model, server.answer)).encode() * 1000
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                else:
+                    self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                event = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model,
+                         "choices": [{"index": 0, "delta": {"content": "and on "}, "finish_reason": None}]}
+                end = time.monotonic() + 120
+                try:
+                    for i in range(10**9):
+                        if time.monotonic() > end:
+                            return
+                        if model == "drip-model":
+                            self.wfile.write(data[i:i + 1])
+                        elif model == "keepalive-model":
+                            self.wfile.write(b": keep-alive\n\n")
+                        else:
+                            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(0.3 if model != "endless-model" else 0.001)
+                except OSError:
+                    return  # the client hung up
 
             def _stream(self, model: str) -> None:
                 self.send_response(200)

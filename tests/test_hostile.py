@@ -377,3 +377,31 @@ def test_a_chunked_upload_stops_at_the_limit(home: Path) -> None:
         server.stop()
     leftovers = [p for p in (home / "files").iterdir() if p.name != ".index"]
     assert leftovers == [], leftovers
+
+
+@pytest.mark.parametrize("model,stream", [("drip-model", "--no-stream"), ("keepalive-model", "--stream"),
+                                          ("endless-model", "--stream")])
+def test_ask_timeout_is_a_deadline_for_the_whole_answer(cli, home: Path, model: str, stream: str) -> None:
+    """`ask --timeout 5` bounded each read, not the call: endpoints that drip a byte every 2 s, send SSE
+    keep-alive comments, or stream forever ran past 60 s. (The chat server gives up after 120 s.)"""
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(EXAMPLES / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
+    with ChatServer() as chat:
+        result = run_vscli("ask", "docs", "what is data mining?", "--base-url", chat.base_url, "--model", model,
+                           "--timeout", "3", stream, home=home, timeout=60)
+    assert result.returncode == ExitCode.ENDPOINT, result.stderr
+    assert result.stderr.decode().startswith("Error: ") and b"did not answer within 3s" in result.stderr
+
+
+def test_ask_max_tokens_stops_an_endless_stream(cli, home: Path) -> None:
+    """`--max-tokens 10` did not stop an endpoint that ignores it and streams without end."""
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(EXAMPLES / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
+    with ChatServer() as chat:
+        result = run_vscli("ask", "docs", "what is data mining?", "--base-url", chat.base_url, "--model",
+                           "endless-model", "--max-tokens", "10", "--stream", "--timeout", "50", home=home,
+                           timeout=60)
+    assert result.returncode == 0, result.stderr
+    answer = result.stdout.decode().split("\nSources:")[0]
+    assert answer.startswith("and on ") and len(answer) < 200, answer
+    assert b"cut at 10 tokens" in result.stderr

@@ -73,16 +73,55 @@ def build_prompt(question: str, results: list[dict[str, Any]], max_context_token
     )
 
 
+MAX_ANSWER_TOKENS = 100_000  # far beyond any model's answer: an endless stream is cut here
+
+
 @dataclass
 class Answer:
     text: str
     model: str
     usage: dict[str, Any] | None
+    cut_at: int | None = None  # tokens: the endpoint went on past --max-tokens (or MAX_ANSWER_TOKENS)
 
 
 def complete(prompt: Prompt, settings: dict[str, Any], stream: bool,
              on_delta: Callable[[str], None] | None = None) -> Answer:
-    """Send the prompt to the chat-completions endpoint; streams deltas to `on_delta` when asked."""
+    """Send the prompt to the chat-completions endpoint; streams deltas to `on_delta` when asked.
+
+    ``settings["timeout"]`` is a deadline for the whole answer, not for each read: an endpoint that drips
+    a byte at a time, or sends keep-alive comments forever, is given up on when it passes. The call runs
+    in a worker thread the deadline can leave behind (a blocking read cannot be interrupted)."""
+    import threading
+
+    deadline = settings["timeout"]
+    stopped = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def deliver(text: str) -> None:
+        if on_delta is not None and not stopped.is_set():
+            on_delta(text)
+
+    def work() -> None:
+        try:
+            outcome["answer"] = _call(prompt, settings, stream, deliver, stopped)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="vscli-chat", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        stopped.set()
+        where = settings.get("base_url") or "the OpenAI API"
+        raise EndpointError(f"{where} did not answer within {deadline:g}s (--timeout bounds the whole "
+                            "answer; raise it or check the server)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
+
+
+def _call(prompt: Prompt, settings: dict[str, Any], stream: bool, on_delta: Callable[[str], None],
+          stopped: Any) -> Answer:
     import openai
 
     base_url = settings.get("base_url")
@@ -95,7 +134,7 @@ def complete(prompt: Prompt, settings: dict[str, Any], stream: bool,
         )
     where = base_url or "the OpenAI API"
     client = openai.OpenAI(base_url=base_url or None, api_key=api_key or NO_KEY_PLACEHOLDER,
-                           timeout=settings["timeout"], max_retries=1)
+                           timeout=settings["timeout"] + 5, max_retries=1)  # the deadline comes first
     request: dict[str, Any] = {"model": settings["model"], "messages": prompt.messages}
     if settings.get("temperature") is not None:
         request["temperature"] = settings["temperature"]
@@ -103,7 +142,7 @@ def complete(prompt: Prompt, settings: dict[str, Any], stream: bool,
         request["max_tokens"] = settings["max_tokens"]
     try:
         if stream:
-            return _streamed(client.chat.completions.create(stream=True, **request), settings, on_delta)
+            return _streamed(client.chat.completions.create(stream=True, **request), settings, on_delta, stopped)
         return _whole(client.chat.completions.create(**request), settings)
     except openai.AuthenticationError as exc:
         raise EndpointError(f"{where} rejected the API key (HTTP 401); check --api-key, VSCLI_API_KEY, "
@@ -130,25 +169,42 @@ def _whole(response: Any, settings: dict[str, Any]) -> Answer:
     if not isinstance(text, str):
         raise ValueError("the response's message has no text content")
     usage = response.usage.model_dump() if getattr(response, "usage", None) else None
-    return Answer(text, getattr(response, "model", None) or settings["model"], usage)
+    model = getattr(response, "model", None) or settings["model"]
+    budget = settings.get("max_tokens") or MAX_ANSWER_TOKENS
+    tokens = encoding().encode(text, disallowed_special=())
+    if len(tokens) > budget:
+        return Answer(encoding().decode(tokens[:budget]), model, usage, cut_at=budget)
+    return Answer(text, model, usage)
 
 
-def _streamed(stream: Any, settings: dict[str, Any], on_delta: Callable[[str], None] | None) -> Answer:
+def _streamed(stream: Any, settings: dict[str, Any], on_delta: Callable[[str], None], stopped: Any) -> Answer:
+    """Read the stream until it ends, the deadline passes (``stopped``), or the answer passes its token
+    budget: an endpoint that ignores max_tokens is cut there."""
+    enc = encoding()
+    budget = settings.get("max_tokens") or MAX_ANSWER_TOKENS
     parts: list[str] = []
+    tokens = 0
     model = settings["model"]
     usage = None
     saw_chunk = False
-    for chunk in stream:
-        saw_chunk = True
-        model = getattr(chunk, "model", None) or model
-        if getattr(chunk, "usage", None):
-            usage = chunk.usage.model_dump()
-        for choice in chunk.choices or []:
-            delta = getattr(choice.delta, "content", None) if choice.delta else None
-            if delta:
-                parts.append(delta)
-                if on_delta:
+    try:
+        for chunk in stream:
+            saw_chunk = True
+            model = getattr(chunk, "model", None) or model
+            if getattr(chunk, "usage", None):
+                usage = chunk.usage.model_dump()
+            for choice in chunk.choices or []:
+                delta = getattr(choice.delta, "content", None) if choice.delta else None
+                if delta:
+                    parts.append(delta)
                     on_delta(delta)
+                    tokens += len(enc.encode(delta, disallowed_special=()))
+            if tokens > budget:
+                return Answer("".join(parts), model, usage, cut_at=budget)
+            if stopped.is_set():
+                break
+    finally:
+        stream.close()
     if not saw_chunk:
         raise ValueError("the stream ended without any event")
     return Answer("".join(parts), model, usage)

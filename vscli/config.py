@@ -65,7 +65,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("max_context_tokens", _positive_int, "token budget for the passages", ("VSCLI_MAX_CONTEXT_TOKENS",), 3000),
     Key("temperature", _temperature, "sampling temperature (0-2)", ("VSCLI_TEMPERATURE",)),
     Key("max_tokens", _positive_int, "limit on the answer's tokens", ("VSCLI_MAX_TOKENS",)),
-    Key("timeout", _positive_float, "seconds to wait for the endpoint", ("VSCLI_TIMEOUT",), 60.0),
+    Key("timeout", _positive_float, "seconds the endpoint has for the whole answer", ("VSCLI_TIMEOUT",), 60.0),
     Key("milvus_token", str, "token for Milvus stores (user:password or an API key)", ("VSCLI_MILVUS_TOKEN",)),
 ]}
 

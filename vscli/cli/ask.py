@@ -43,7 +43,8 @@ def ask(
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Limit the answer's length.")] = None,
     max_context_tokens: Annotated[Optional[int], typer.Option(
         "--max-context-tokens", help="Token budget for the passages (default 3000).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for the endpoint.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", help="Seconds the endpoint has for the whole answer (default 60).")] = None,
     stream: Annotated[Optional[bool], typer.Option(
         "--stream/--no-stream", help="Print the answer as it arrives (default: when stdout is a terminal).")] = None,
     context_only: Annotated[bool, typer.Option(
@@ -90,6 +91,9 @@ def ask(
         return
     streaming = (stream if stream is not None else sys.stdout.isatty()) and not as_json
     answer = complete(prompt, settings, streaming, on_delta=_write_delta if streaming else None)
+    if answer.cut_at is not None:
+        render.message(f"warning: the answer was cut at {answer.cut_at} tokens: the endpoint went on past "
+                       + ("--max-tokens" if settings.get("max_tokens") else "any answer's length"))
     if as_json:
         render.emit_json({"answer": answer.text, "model": answer.model, "sources": prompt.sources,
                           "usage": answer.usage})
