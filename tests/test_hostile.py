@@ -5,6 +5,7 @@ failed before the fix."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import subprocess
@@ -405,3 +406,246 @@ def test_ask_max_tokens_stops_an_endless_stream(cli, home: Path) -> None:
     answer = result.stdout.decode().split("\nSources:")[0]
     assert answer.startswith("and on ") and len(answer) < 200, answer
     assert b"cut at 10 tokens" in result.stderr
+
+
+# ---- manifests of the wrong shape, and what doctor makes of them (items 15, 17, 18, 19, 20) -----------
+
+
+@pytest.fixture
+def docs_store(cli, home: Path) -> Path:
+    assert cli("create", "docs").exit_code == 0
+    result = cli("upload", str(EXAMPLES), "-r", "--store", "docs", "-q", "--attr", "team=research")
+    assert result.exit_code == 0, result.stderr
+    return next((home / "stores").iterdir())
+
+
+def _top_file(cli) -> str:
+    result = cli("query", "docs", "what is data mining?", "-k", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["data"][0]["filename"]
+
+
+def _damage_entry_int(state: dict) -> None:
+    state["files"][next(iter(state["files"]))] = 5
+
+
+def _damage_no_vscli_key(state: dict) -> None:
+    del next(iter(state["files"].values()))["vscli"]
+
+
+def _damage_generation(state: dict) -> None:
+    state["generation"] = "x"
+
+
+def _damage_serial_path(state: dict) -> None:
+    next(iter(state["files"].values()))["vscli"]["serial"] = "/etc/passwd"
+
+
+@pytest.mark.parametrize("damage", [_damage_entry_int, _damage_no_vscli_key, _damage_generation,
+                                    _damage_serial_path, None])
+def test_a_files_json_of_the_wrong_shape_is_reported_and_rebuilt(cli, docs_store: Path, damage) -> None:
+    """Manifests of the wrong structure crashed query/status/doctor and doctor --repair with TypeError or
+    KeyError (exit 1); files.json deleted: queries said doctor --repair recovers, but it exited 7."""
+    path = docs_store / "files.json"
+    if damage is None:
+        path.unlink()
+    else:
+        state = json.loads(path.read_text())
+        damage(state)
+        path.write_text(json.dumps(state))
+    for args in (("query", "docs", "data mining"), ("status", "docs"), ("files", "docs")):
+        assert_clean_error(cli(*args), ExitCode.CORRUPT)
+    result = cli("doctor", "docs")
+    assert result.exit_code == ExitCode.CORRUPT and "rebuild files.json" in result.stdout, result.stdout
+    result = cli("doctor", "docs", "--repair")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert cli("doctor", "docs").exit_code == 0
+    assert _top_file(cli) == "data_mining.md"
+    files = json.loads(cli("files", "docs", "--json").stdout)["data"]
+    assert len(files) == 6 and all(f["status"] == "completed" for f in files)
+    if damage is not None:
+        assert list(docs_store.glob("files.json.damaged-*")), "the damaged manifest is kept"
+
+
+def test_a_chunk_manifest_of_the_wrong_shape(cli, docs_store: Path) -> None:
+    chunks = sorted((docs_store / "chunks").glob("*.json"))
+    for path in chunks:
+        path.write_text(json.dumps({"chunks": 5}))
+    assert_clean_error(cli("query", "docs", "data mining"), ExitCode.CORRUPT)
+    assert cli("doctor", "docs").exit_code == ExitCode.CORRUPT
+    assert cli("doctor", "docs", "--repair").exit_code == 0
+    files = json.loads(cli("files", "docs", "--json").stdout)["data"]
+    assert {f["status"] for f in files} == {"failed"}  # attach again re-embeds them
+
+
+def test_a_wrong_dimension_in_store_json_believes_the_index(cli, docs_store: Path) -> None:
+    """doctor --repair threw away an intact index and marked every file failed; attach then failed with
+    an AssertionError."""
+    config = json.loads((docs_store / "store.json").read_text())
+    config["vscli"]["dimension"] = 512
+    (docs_store / "store.json").write_text(json.dumps(config))
+    assert_clean_error(cli("query", "docs", "data mining"), ExitCode.CORRUPT)
+    result = cli("doctor", "docs")
+    assert result.exit_code == ExitCode.CORRUPT and "512" in result.stdout and "new empty index" not in result.stdout
+    assert cli("doctor", "docs", "--repair").exit_code == 0
+    assert json.loads((docs_store / "store.json").read_text())["vscli"]["dimension"] == 384
+    files = json.loads(cli("files", "docs", "--json").stdout)["data"]
+    assert {f["status"] for f in files} == {"completed"} and _top_file(cli) == "data_mining.md"
+
+
+def test_a_damaged_upload_file_json_is_found_and_written_again(cli, docs_store: Path, home: Path) -> None:
+    """A corrupt upload file.json: `files` and vector queries exited 7 while `doctor` said ok."""
+    folder = next(p for p in (home / "files").iterdir()
+                  if p.name.startswith("file-") and b"data_mining" in (p / "file.json").read_bytes())
+    (folder / "file.json").write_text('{"id": 5, "filename": "data_mining.md", "bytes": "many"')
+    assert_clean_error(cli("files", "docs"), ExitCode.CORRUPT)
+    assert cli("doctor", "docs").exit_code == ExitCode.CORRUPT
+    assert cli("doctor", "docs", "--repair").exit_code == 0
+    assert cli("files", "docs").exit_code == 0 and _top_file(cli) == "data_mining.md"
+    assert (folder / "file.json.damaged").exists()
+
+
+def test_one_damaged_store_does_not_hide_the_others(cli, docs_store: Path, home: Path) -> None:
+    """One corrupt store.json made `vscli ls` fail for the whole workspace."""
+    bad = cli("create", "other").stdout.strip()
+    (home / "stores" / bad / "store.json").write_text("{not json")
+    result = cli("ls")
+    assert result.exit_code == ExitCode.CORRUPT
+    rows = [line.split("\t") for line in result.stdout.splitlines()[1:]]
+    assert [(r[1], r[2]) for r in rows] == [("docs", "completed"), ("?", "damaged")]
+    assert bad in result.stderr and "warning" in result.stderr
+    assert [s["name"] for s in json.loads(cli("ls", "--json").stdout)["data"]] == ["docs"]
+    assert _top_file(cli) == "data_mining.md"  # names still resolve
+
+
+# ---- archives: bounded reads, checked shapes, leftovers of killed runs (items 11, 15, 23, 24) ----------
+
+
+@pytest.fixture
+def archive(cli, docs_store: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "docs.tar.gz"
+    assert cli("export", "docs", str(path)).exit_code == 0
+    assert cli("delete", "docs", "--yes").exit_code == 0
+    return path
+
+
+def _forged(archive: Path, tmp_path: Path, name: str, change) -> Path:
+    evil = tmp_path / "evil.tar.gz"
+    _rewrite(archive, evil, lambda member, blob: change(blob) if member == name else blob)
+    return evil
+
+
+def test_an_archive_whose_manifest_unpacks_huge_is_refused_unread(cli, archive: Path, home: Path,
+                                                                  tmp_path: Path) -> None:
+    """A 1.5 MB archive whose manifest unpacks to 1.5 GB took 3.1 GB of memory."""
+    import tarfile
+
+    evil = tmp_path / "bomb.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("vscli-archive.json")
+        info.size = 200 * 1024 * 1024
+
+        class Spaces(io.RawIOBase):
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer) -> int:  # type: ignore[override]
+                buffer[:] = b" " * len(buffer)
+                return len(buffer)
+
+        tar.addfile(info, io.BufferedReader(Spaces()))
+    assert evil.stat().st_size < 1024 * 1024
+    before = snapshot(home)
+    assert_clean_error(cli("import", str(evil)), ExitCode.CORRUPT, "more than such a file can hold")
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("name,change,fragment", [
+    ("store/files.json", lambda blob: json.dumps({**json.loads(blob), "files": []}).encode(), "no table of files"),
+    ("store/store.json", lambda blob: json.dumps({**json.loads(blob), "id": 5}).encode(), "not a vscli store id"),
+    ("vscli-archive.json", lambda blob: b"[1, 2]", "not a vscli store archive"),
+])
+def test_archives_with_manifests_of_the_wrong_shape(cli, archive: Path, home: Path, tmp_path: Path,
+                                                    name: str, change, fragment: str) -> None:
+    evil = _forged(archive, tmp_path, name, change)
+    before = snapshot(home)
+    result = cli("import", str(evil))
+    assert result.exit_code in (ExitCode.CORRUPT, ExitCode.USAGE) and fragment in result.stderr, result.stderr
+    assert_clean_error(result, result.exit_code)
+    assert snapshot(home) == before
+
+
+def test_an_archive_with_a_chunk_serial_that_is_a_path(cli, archive: Path, home: Path, tmp_path: Path) -> None:
+    """import accepted a non-integer chunk serial (an absolute path); the imported store was damaged."""
+    def serial_path(blob: bytes) -> bytes:
+        state = json.loads(blob)
+        next(iter(state["files"].values()))["vscli"]["serial"] = "/etc/passwd"
+        return json.dumps(state).encode()
+
+    evil = _forged(archive, tmp_path, "store/files.json", serial_path)
+    before = snapshot(home)
+    assert_clean_error(cli("import", str(evil)), ExitCode.CORRUPT, "not a positive integer")
+    assert snapshot(home) == before
+
+
+def test_an_import_killed_midway_is_swept_by_the_next(archive: Path, home: Path) -> None:
+    """kill -9 during `import` left ~41 MB of `.import-*` folders; a rerun did not clean them."""
+    import signal
+    import time
+
+    from tests.test_reliability import popen_vscli
+
+    data = archive.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "vscli", "import", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "VSCLI_HOME": str(home)})
+    assert proc.stdin is not None
+    proc.stdin.write(data[: len(data) // 2])  # half the archive: it stalls waiting for the rest
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not list((home / "stores").glob(".import-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((home / "stores").glob(".import-*")) and list((home / "files").glob(".import-*"))
+    rerun = popen_vscli("import", str(archive), home=home)
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read() if rerun.stderr else ""
+    assert not list((home / "stores").glob(".import-*")) and not list((home / "files").glob(".import-*"))
+
+
+def test_uploads_added_by_a_killed_import_are_taken_back(cli, home: Path, tmp_path: Path) -> None:
+    """A kill -9 while import adopts uploads left them in the workspace (orphans no store names). Its
+    staging folder records them; the next import finds its process dead and takes them back out."""
+    from vscli.archive import ADOPTED, OWNER, sweep_imports
+
+    note = tmp_path / "note.md"
+    note.write_text("Notes an import had added.")
+    orphan = cli("upload", str(note)).stdout.strip()
+    kept = cli("upload", str(EXAMPLES / "data_mining.md")).stdout.strip()
+    assert cli("create", "docs").exit_code == 0
+    assert cli("attach", "docs", kept, "-q").exit_code == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for parent in (home / "stores", home / "files"):
+        folder = parent / ".import-killed"
+        folder.mkdir()
+        (folder / OWNER).write_text(json.dumps({"pid": dead.pid, "started": 1.0}))
+    (home / "stores" / ".import-killed" / ADOPTED).write_text(f"{orphan}\n{kept}\n")
+    assert sorted(sweep_imports(Workspace(home))) == [".import-killed", ".import-killed"]
+    uploads = {u["id"] for u in json.loads(cli("uploads", "--json").stdout)["data"]}
+    assert uploads == {kept}  # the orphan is gone; the upload a store uses stays
+
+
+def test_an_export_killed_midway_leaves_nothing_after_the_next(cli, docs_store: Path, tmp_path: Path) -> None:
+    """kill -9 during `export` left a hidden ~18 MB `.tmp` beside the destination; a rerun kept it."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    dest = tmp_path / "out" / "docs.tar.gz"
+    dest.parent.mkdir()
+    leftover = dest.parent / f".docs.tar.gz.{dead.pid}.abc123.tmp"
+    leftover.write_bytes(b"x" * 1000)
+    alive = dest.parent / f".docs.tar.gz.{os.getpid()}.def456.tmp"  # a live writer's: not ours to touch
+    alive.write_bytes(b"x")
+    assert cli("export", "docs", str(dest)).exit_code == 0
+    assert not leftover.exists() and alive.exists()

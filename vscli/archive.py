@@ -14,9 +14,11 @@ An archive is a gzipped tar:
 The keyword index travels as it is, so BM25 scores come out identical (its statistics still count
 chunks removed since its segments were last merged); if this machine's tantivy cannot open it, import
 rebuilds it from the chunk texts (seconds, no model). Import reads members one by one into a staging
-directory (no path from the archive is ever used as a path), checks every upload's sha256 and the
-index's dimension, and then renames the store into place; on any failure the workspace is left as it
-was.
+directory (no path from the archive is ever used as a path), checks every member's size before reading
+it (the manifests it parses are bounded; nothing is unpacked past the free space), the shape of every
+manifest, every upload's sha256 and the index's dimension, and then renames the store into place; on
+any failure the workspace is left as it was. An import or export killed midway leaves its staging
+folder or temporary file; the next one removes what dead processes left.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from typing import Any, BinaryIO, Callable
 from vscli import __version__
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
 from vscli.files import FileRegistry, file_sha256
-from vscli.store import Store, check_store_name, validate_metadata
+from vscli.manifests import check_config, check_file_object, check_state
+from vscli.store import Store, check_store_name, list_stores, validate_metadata
 from vscli.workspace import (
     Workspace,
     atomic_write_bytes,
@@ -47,6 +50,7 @@ from vscli.workspace import (
     os_error,
     read_json,
     shown,
+    sweep_temporaries,
     write_json,
 )
 
@@ -57,6 +61,10 @@ _MEMBER = re.compile(r"^(?:store/(?:store\.json|files\.json|chunks/\d+\.json|ind
                      r"|keyword/(?!\.tantivy-)[A-Za-z0-9][A-Za-z0-9._-]*|keyword/\.managed\.json)"
                      r"|files/(file-[A-Za-z0-9]+)/(?:file\.json|content))$")
 Progress = Callable[[int], None]  # called once per member copied, with the archive's number of members
+SMALL_MEMBER = 1 << 20  # the archive's manifest, store.json, an upload's file.json: a few hundred bytes
+MAX_FILES_JSON = 1 << 30  # files.json is parsed whole: a million files is ~700 MB
+OWNER = ".owner"  # in a staging folder: the importing process, so a later import can tell it is dead
+ADOPTED = ".adopted"  # in a staging folder: the uploads that import added, one id a line
 
 
 def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None = None) -> dict[str, Any]:
@@ -117,6 +125,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
             with tarfile.open(fileobj=dest, mode="w|gz") as tar:
                 write(tar)
             return manifest
+        sweep_temporaries(dest)  # what an export to the same place, killed midway, left behind
         try:
             atomic_write_bytes(dest, lambda tmp: _write_tar(tmp, write))
         except OSError as exc:
@@ -152,8 +161,8 @@ def import_store(ws: Workspace, source: Path | BinaryIO, name: str | None = None
     except OSError as exc:
         raise os_error("read", source, exc) from exc
     ws.ensure()
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.stores_dir))
-    uploads = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.files_dir))
+    sweep_imports(ws)
+    staging, uploads = _staging(ws.stores_dir), _staging(ws.files_dir)
     adopted: list[str] = []
     label = str(source) if isinstance(source, Path) else "the archive on standard input"
     try:
@@ -178,6 +187,60 @@ def import_store(ws: Workspace, source: Path | BinaryIO, name: str | None = None
     return store
 
 
+def _staging(parent: Path) -> Path:
+    """A staging folder that names the process filling it."""
+    from vscli import liveness
+
+    folder = Path(tempfile.mkdtemp(prefix=".import-", dir=parent))
+    write_json(folder / OWNER, liveness.this_process())
+    return folder
+
+
+def sweep_imports(ws: Workspace) -> list[str]:
+    """Remove the staging folders of imports whose process died (kill -9), and the uploads such an
+    import had added for a store it never installed; returns the folders removed."""
+    from vscli import liveness
+
+    swept = []
+    folders = [p for parent in (ws.stores_dir, ws.files_dir) if parent.is_dir()
+               for p in parent.glob(".import-*") if p.is_dir()]
+    for folder in folders:
+        try:
+            owner = read_json(folder / OWNER)
+        except (VscliError, OSError):
+            owner = None  # unreadable, or an import that finished: its folder is on its way out
+        if isinstance(owner, dict) and liveness.is_alive(owner):
+            continue
+        if owner is None and time.time() - folder.stat().st_mtime < 3600:
+            continue  # no owner yet (just made) or already cleaned: leave it to its process
+        try:
+            orphans = (folder / ADOPTED).read_text().split()
+        except OSError:
+            orphans = []
+        if orphans:
+            _forget_uploads(ws, orphans)
+        shutil.rmtree(folder, ignore_errors=True)
+        swept.append(folder.name)
+    return swept
+
+
+def _forget_uploads(ws: Workspace, file_ids: list[str]) -> None:
+    """Delete uploads a dead import added, unless a store has taken them up since."""
+    used: set[str] = set()
+    for store in list_stores(ws):
+        try:
+            used.update(entry["id"] for entry in store.files(reap=False))
+        except VscliError:
+            return  # a store we cannot read might use them: keep them
+    registry = FileRegistry(ws)
+    for file_id in file_ids:
+        if file_id not in used:
+            try:
+                registry.delete(file_id)
+            except VscliError:
+                pass
+
+
 def _ensure_keyword_index(store: Store) -> None:
     """Keep the archive's keyword index when it opens here; else rebuild it from the chunk texts."""
     from vscli.index.keyword import KeywordIndex
@@ -200,11 +263,15 @@ def _unpack(tar: tarfile.TarFile, source: Any, staging: Path, uploads: Path,
     """Copy every member into the staging directories, checking its name; the manifest must be there."""
     manifest: dict[str, Any] | None = None
     for member in tar:
+        _check_size(member, source, staging)
         if member.name == MANIFEST:
             with _member(tar, member, source) as stream:
-                manifest = json.loads(stream.read())
-            if manifest.get("format") != FORMAT:
+                manifest = json.loads(stream.read(SMALL_MEMBER + 1))
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise InvalidInput(f"{source} is not a vscli store archive")
+            if not isinstance(manifest.get("format_version", 0), int) or not isinstance(
+                    manifest.get("members", 0), int):
+                raise CorruptData(f"{source}: its manifest {MANIFEST} is damaged")
             if manifest.get("format_version", 0) > FORMAT_VERSION:
                 raise InvalidInput(f"{source} was written by a newer vscli ({manifest.get('vscli_version')}); "
                                    f"upgrade vscli to import it")
@@ -227,6 +294,21 @@ def _unpack(tar: tarfile.TarFile, source: Any, staging: Path, uploads: Path,
         raise InvalidInput(f"{source} is not a vscli store archive (no {MANIFEST})")
 
 
+def _check_size(member: tarfile.TarInfo, source: Any, staging: Path) -> None:
+    """Refuse a member before reading it: one that is parsed whole must be small, and none may unpack
+    past the free space (a small archive can hold gigabytes of zeros)."""
+    name = member.name
+    small = name in (MANIFEST, "store/store.json", "store/keyword/.managed.json") or name.endswith("/file.json")
+    bound = SMALL_MEMBER if small else MAX_FILES_JSON if name == "store/files.json" else None
+    if bound is not None and member.size > bound:
+        raise CorruptData(f"{source}: {name} unpacks to {member.size} bytes, more than such a file can hold "
+                          f"({bound})")
+    free = shutil.disk_usage(staging).free
+    if member.size > free:
+        raise InvalidInput(f"{source}: {name} unpacks to {member.size} bytes; only {free} are free in the "
+                           "workspace")
+
+
 def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, source: Any) -> BinaryIO:
     stream = tar.extractfile(member)
     if stream is None:
@@ -238,11 +320,13 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
              adopted: list[str]) -> Store:
     try:
         config = read_json(staging / "store.json")
-        state = read_json(staging / "files.json")
+        state = check_state(read_json(staging / "files.json"), "store/files.json in the archive")
     except FileNotFoundError as exc:
         raise CorruptData(f"the archive lacks store/{Path(exc.filename).name}") from None
-    if not new_store_id and not is_store_id(config.get("id")):
-        raise CorruptData(f"the archive's store id {shown(config.get('id'))} is not a vscli store id")
+    if not isinstance(config, dict) or (not new_store_id and not is_store_id(config.get("id"))):
+        raise CorruptData(f"the archive's store id {shown(config.get('id') if isinstance(config, dict) else config)} "
+                          "is not a vscli store id")
+    check_config({**config, "id": new_id("vs_")}, "store/store.json in the archive")
     store_id = new_id("vs_") if new_store_id else config["id"]
     if ws.store_dir(store_id).exists():
         raise InvalidInput(f"vector store {store_id} ({config['name']}) already exists in this workspace; "
@@ -269,7 +353,7 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
     for file_id in state["files"]:
         folder = uploads / file_id
         try:
-            obj = read_json(folder / "file.json")
+            obj = check_file_object(read_json(folder / "file.json"), f"files/{file_id}/file.json in the archive")
         except FileNotFoundError:
             raise CorruptData(f"the archive lacks the upload of {file_id}") from None
         content = folder / "content"
@@ -277,6 +361,10 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
             raise CorruptData(f"the archive's upload of {file_id} does not match its checksum")
         if registry.adopt(obj, content):
             adopted.append(file_id)
+            with (staging / ADOPTED).open("a") as journal:  # for the sweep, should this process die
+                journal.write(file_id + "\n")
+    (staging / ADOPTED).unlink(missing_ok=True)
+    (staging / OWNER).unlink(missing_ok=True)
     write_json(staging / "store.json", config)
     write_json(staging / "files.json", state)
     (staging / "chunks").mkdir(exist_ok=True)

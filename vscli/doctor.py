@@ -11,7 +11,12 @@ What is checked, and what a repair does:
 - the keyword (BM25) index is missing, unreadable, or out of step with the completed files -> rebuilt
   from the chunk manifests;
 - leftovers of interrupted writes (old index generations, unreferenced chunk manifests, temp files) ->
-  deleted.
+  deleted;
+- files.json missing, unreadable, or with entries of the wrong shape -> rebuilt: its sound entries are
+  kept, every file with a chunk manifest comes back completed (its attributes are lost), and the
+  damaged file is kept beside it as files.json.damaged-<time>;
+- store.json names a dimension other than the index's -> the index is believed and store.json fixed;
+- an upload's file.json is damaged -> written again from its bytes (file.json.damaged keeps the old).
 
 The same checks apply to a store on Milvus (`vscli.backends`): the collection's rows per file are compared
 with the manifest, rows of files the manifest no longer names (a kill between the commit and the delete)
@@ -22,12 +27,16 @@ Nothing a user stored is deleted: uploads are never touched, and a failed file k
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from vscli.errors import CorruptData, VscliError
+from vscli.errors import CorruptData, NotFound, VscliError
+from vscli.files import FileRegistry
+from vscli.manifests import entry_problem
 from vscli.store import Store, _delete_quietly
-from vscli.workspace import locked, read_json
+from vscli.workspace import is_file_id, locked, write_json
 
 
 @dataclass
@@ -71,15 +80,30 @@ def check(store: Store, repair: bool = False) -> Report:
     """Examine the store (under its lock, so the picture is consistent) and optionally repair it."""
     findings: list[Finding] = []
     if repair:
-        for file_id in store.reap_orphans():
-            findings.append(Finding(f"{file_id} was stuck in progress (its worker died)", "marked failed"))
+        try:
+            for file_id in store.reap_orphans():
+                findings.append(Finding(f"{file_id} was stuck in progress (its worker died)", "marked failed"))
+        except CorruptData:
+            pass  # a damaged files.json: rebuilt below, under the lock
     backend = store.backend()
     with locked(store._lock):
-        state = store._state()
+        try:
+            state, rebuilt = store._state(), set()
+        except CorruptData as exc:
+            state, rebuilt = _rebuilt_state(store, backend.kind)
+            findings.append(Finding(f"{exc}", f"rebuild files.json from what is on disk ({len(rebuilt)} file(s) "
+                                    "from their chunk manifests, attributes lost; the damaged file is kept)"))
         files = state["files"]
         lost = False
+        findings += _upload_findings(store, files, repair)
+        misread = _dimension_findings(store, backend.kind, state, repair)
+        findings += misread
+        if misread and not repair:  # the index cannot be read with the wrong dimension until it is fixed
+            return Report(store.id, findings, repaired=False, files_checked=len(files), vectors_checked=0)
         try:
             serial_counts = backend.serial_counts(state)
+            for file_id in rebuilt:  # their vector counts are whatever the index holds
+                files[file_id]["vscli"]["vectors"] = serial_counts.get(files[file_id]["vscli"]["serial"], 0)
         except CorruptData as exc:
             findings.append(Finding(str(exc), "start a new empty index; completed files marked failed"))
             serial_counts, lost = {}, True
@@ -131,6 +155,8 @@ def check(store: Store, repair: bool = False) -> Report:
                                     damage=keyword_damage))
 
         if repair and findings:
+            if rebuilt or not (store.dir / "files.json").exists() or _unreadable(store):
+                _keep_damaged(store)
             if lost:
                 backend.prepare()  # a new empty index, or the collection made again
             with store._changing(state, backend, fresh=lost) as change:
@@ -152,7 +178,7 @@ def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
     if serial is None:
         return "it is marked completed but has no chunks"
     try:
-        chunks = read_json(store._chunks_path(serial))["chunks"]
+        chunks = store.chunk_manifest(serial)["chunks"]
     except FileNotFoundError:
         return "its chunk manifest is missing"
     except (VscliError, KeyError, TypeError):
@@ -160,6 +186,8 @@ def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
     if len(chunks) != entry["vscli"]["chunks"]:
         return f"its chunk manifest holds {len(chunks)} chunks, the store expects {entry['vscli']['chunks']}"
     found = serial_counts.get(serial, 0)
+    if chunks and not found:
+        return "its vectors are missing from the index"
     if found != entry["vscli"]["vectors"]:
         return f"the index holds {found} of its vectors, the store expects {entry['vscli']['vectors']}"
     return None
@@ -186,3 +214,121 @@ def _keyword_problem(store: Store, files: dict[str, Any], live_serials: set[int]
     if extra:
         return f"holds {extra} chunk(s) of files no longer in the store (left by an interrupted write)", False
     return None, False
+
+
+def _unreadable(store: Store) -> bool:
+    try:
+        store._state()
+        return False
+    except CorruptData:
+        return True
+
+
+def _keep_damaged(store: Store) -> None:
+    """Set a damaged files.json aside (never deleted: it may hold attributes someone wants back)."""
+    path = store.dir / "files.json"
+    if path.exists():
+        path.rename(store.dir / f"files.json.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set[str]]:
+    """files.json made again from what survives: the sound entries of the damaged one, and a completed
+    entry for every file whose chunk manifest is on disk. Returns it and the ids rebuilt from chunks."""
+    from vscli import chunking
+
+    try:
+        raw = json.loads((store.dir / "files.json").read_bytes())
+    except (OSError, ValueError):
+        raw = None
+    raw = raw if isinstance(raw, dict) else {}
+    old = raw.get("files") if isinstance(raw.get("files"), dict) else {}
+    files = {file_id: entry for file_id, entry in old.items() if entry_problem(file_id, entry) is None}
+    newest: dict[str, tuple[int, int, int]] = {}  # file id -> (serial, chunks, written at)
+    for path in (store.dir / "chunks").glob("*.json"):
+        if not path.stem.isdigit():
+            continue
+        try:
+            doc = store.chunk_manifest(int(path.stem))
+        except (VscliError, OSError):
+            continue
+        if doc["file_id"] not in newest or newest[doc["file_id"]][0] < int(path.stem):
+            newest[doc["file_id"]] = (int(path.stem), len(doc["chunks"]), int(path.stat().st_mtime))
+    strategy = chunking.resolved(store.config()["vscli"]["chunking_strategy"])
+    taken = {entry["vscli"]["serial"] for entry in files.values()}
+    rebuilt: set[str] = set()
+    registry = FileRegistry(store.ws)
+    for file_id, (serial, count, written) in newest.items():
+        if file_id in files or serial in taken:
+            continue
+        entry = store.new_entry(file_id, strategy, created_at=written)
+        entry["status"] = "completed"
+        entry["vscli"].update({"serial": serial, "chunks": count})
+        try:
+            entry["usage_bytes"] = registry.get(file_id)["bytes"]
+        except VscliError:
+            pass
+        files[file_id] = entry
+        rebuilt.add(file_id)
+    for file_id in old:
+        if file_id not in files and is_file_id(file_id):  # a damaged entry with nothing to rebuild it from
+            files[file_id] = store.new_entry(file_id, strategy)
+            files[file_id]["last_error"] = {"code": "server_error", "message": "its entry in files.json was "
+                                            "damaged; run `vscli attach` for it again"}
+    serials = [entry["vscli"]["serial"] or 0 for entry in files.values()]
+    generation = raw.get("generation")
+    if backend_kind == "faiss" and not (isinstance(generation, int) and generation >= 0
+                                        and (generation == 0 or store._index_path(generation).exists())):
+        on_disk = [int(p.stem[6:]) for p in store.dir.glob("index-*.faiss") if p.stem[6:].isdigit()]
+        generation = max(on_disk, default=0)
+    next_serial = raw.get("next_serial") if isinstance(raw.get("next_serial"), int) else 1
+    state = {"generation": generation if isinstance(generation, int) else 0,
+             "next_serial": max([next_serial, *(s + 1 for s in serials)]), "files": files}
+    if backend_kind == "faiss" and state["generation"]:
+        from vscli import index as vindex
+
+        path = store._index_path(state["generation"])
+        try:
+            state["index"] = vindex.open_index(path, vindex.dimension_of(path), read_only=True).describe()
+        except (VscliError, OSError):
+            pass  # the index check reports it
+    return state, rebuilt
+
+
+def _dimension_findings(store: Store, backend_kind: str, state: dict[str, Any], repair: bool) -> list[Finding]:
+    """store.json's dimension against the FAISS index's own: the index is what the vectors are."""
+    generation = int(state.get("generation", 0))
+    if backend_kind != "faiss" or not generation:
+        return []
+    from vscli import index as vindex
+
+    try:
+        actual = vindex.dimension_of(store._index_path(generation))  # type: ignore[arg-type]
+    except (VscliError, OSError):
+        return []  # an unreadable index is the index check's finding
+    config = store.config()
+    said = config["vscli"]["dimension"]
+    if actual == said:
+        return []
+    if repair:
+        config["vscli"]["dimension"] = actual
+        write_json(store.dir / "store.json", config)
+    return [Finding(f"store.json says the vectors have {said} dimensions; the index's have {actual}",
+                    "believe the index: set store.json's dimension to it")]
+
+
+def _upload_findings(store: Store, files: dict[str, Any], repair: bool) -> list[Finding]:
+    """Uploads of the store whose file.json is damaged (their bytes are intact)."""
+    registry = FileRegistry(store.ws)
+    found = []
+    for file_id in files:
+        try:
+            registry.get(file_id)
+        except NotFound:
+            continue  # a missing upload is the entry check's finding
+        except CorruptData as exc:
+            if not (store.ws.file_dir(file_id) / "content").exists():
+                continue
+            if repair:
+                registry.rebuild(file_id)
+            found.append(Finding(f"{exc}", "write it again from the upload's bytes (the old one is kept)"))
+    return found

@@ -7,6 +7,7 @@ makes repeated uploads idempotent.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vscli.errors import NotFound
+from vscli.manifests import check_file_object
 from vscli.workspace import (
     Workspace,
     atomic_write_bytes,
@@ -152,9 +154,39 @@ class FileRegistry:
 
     def get(self, file_id: str) -> dict[str, Any]:
         try:
-            return read_json(self.ws.file_dir(file_id) / "file.json")
+            path = self.ws.file_dir(file_id) / "file.json"
+            return check_file_object(read_json(path), path)
         except FileNotFoundError:
             raise NotFound(f"no such file: {file_id}") from None
+
+    def rebuild(self, file_id: str) -> dict[str, Any]:
+        """Write a new file.json for an upload whose file.json is damaged, from its bytes (size, sha256,
+        time) and whatever of the old one can still be read (the filename; else the file id). The damaged
+        file is kept beside it as file.json.damaged. The caller has seen `get` raise CorruptData."""
+        import re
+
+        folder = self.ws.file_dir(file_id)
+        content = folder / "content"
+        try:
+            raw = (folder / "file.json").read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        named = re.search(rb'"filename"\s*:\s*"((?:[^"\\]|\\.)*)"', raw)
+        try:
+            filename = json.loads(b'"' + named.group(1) + b'"') if named else file_id
+        except ValueError:
+            filename = file_id
+        stat = content.stat()
+        obj = {"id": file_id, "object": "file", "bytes": stat.st_size, "created_at": int(stat.st_mtime),
+               "filename": filename if isinstance(filename, str) and filename else file_id,
+               "purpose": "assistants", "status": "processed", "sha256": file_sha256(content),
+               "created_ns": stat.st_mtime_ns}
+        with locked(self.ws.lock_path("files")):
+            if raw:
+                atomic_write_bytes(folder / "file.json.damaged", raw)
+            write_json(folder / "file.json", obj)
+            atomic_write_bytes(self._index_key(obj["sha256"], obj["filename"]), file_id.encode())
+        return obj
 
     def content_path(self, file_id: str) -> Path:
         self.get(file_id)
@@ -175,7 +207,7 @@ class FileRegistry:
         for d in self.ws.files_dir.iterdir():
             if d.name.startswith("file-"):
                 try:
-                    found.append(read_json(d / "file.json"))
+                    found.append(check_file_object(read_json(d / "file.json"), d / "file.json"))
                 except FileNotFoundError:
                     continue  # deleted while we listed
         return sorted(found, key=lambda f: (f["created_at"], f.get("created_ns", 0), f["id"]))

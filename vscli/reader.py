@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from vscli import filters as vfilters, index as vindex
+from vscli import filters as vfilters
+from vscli import index as vindex
 from vscli.backends import open_backend, spec_of
 from vscli.files import FileRegistry
-from vscli.workspace import read_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,7 +123,7 @@ class Snapshot:
         if entry is None:
             return None
         if serial not in self._manifests:
-            self._manifests[serial] = read_json(self.store._chunks_path(serial))
+            self._manifests[serial] = self.store.chunk_manifest(serial)
         chunks = self._manifests[serial]["chunks"]
         if position >= len(chunks):
             return None  # a leftover of an interrupted write under a serial since reused

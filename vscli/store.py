@@ -24,6 +24,7 @@ from vscli import liveness
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
 from vscli.files import FileRegistry
+from vscli.manifests import check_chunks, check_config, check_state
 from vscli.workspace import (
     Workspace,
     check_text,
@@ -128,7 +129,7 @@ class Store:
 
     def config(self) -> dict[str, Any]:
         try:
-            return read_json(self.dir / "store.json")
+            return check_config(read_json(self.dir / "store.json"), self.dir / "store.json")
         except FileNotFoundError:
             raise NotFound(f"no such vector store: {self.id}") from None
 
@@ -139,9 +140,7 @@ class Store:
             if not (self.dir / "store.json").exists():
                 raise NotFound(f"no such vector store: {self.id}") from None
             raise CorruptData(f"store {self.id} is missing its manifest {self.dir / 'files.json'}") from None
-        if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
-            raise CorruptData(f"corrupted manifest {self.dir / 'files.json'}: unexpected structure")
-        return state
+        return check_state(state, self.dir / "files.json")
 
     def _write_state(self, state: dict[str, Any]) -> None:
         try:
@@ -154,6 +153,11 @@ class Store:
 
     def _chunks_path(self, serial: int) -> Path:
         return self.dir / "chunks" / f"{serial}.json"
+
+    def chunk_manifest(self, serial: int) -> dict[str, Any]:
+        """The chunk texts and offsets of one processed file (FileNotFoundError when missing)."""
+        path = self._chunks_path(serial)
+        return check_chunks(read_json(path), path)
 
     # ---- the vector_store object -------------------------------------------------------------------
 
@@ -275,6 +279,22 @@ class Store:
         (same order) and the ids that need processing."""
         return self._attach(file_ids, attributes, worker, None, by_content=True)
 
+    def new_entry(self, file_id: str, strategy: dict[str, Any], attributes: dict[str, Any] | None = None,
+                  created_at: int | None = None) -> dict[str, Any]:
+        """A `vector_store.file` entry for files.json, not yet processed (status is the caller's to set)."""
+        return {
+            "id": file_id,
+            "object": "vector_store.file",
+            "created_at": int(time.time()) if created_at is None else created_at,
+            "vector_store_id": self.id,
+            "usage_bytes": 0,
+            "chunking_strategy": strategy,
+            "attributes": dict(attributes or {}),
+            "vscli": {"serial": None, "chunks": 0, "vectors": 0},
+            "status": "failed",
+            "last_error": None,
+        }
+
     def _attach(self, file_ids: list[str], attributes: dict[str, Any] | None, worker: dict[str, Any] | None,
                 chunking_strategy: dict[str, Any] | None, by_content: bool) -> tuple[list[str], list[str]]:
         import uuid
@@ -313,16 +333,7 @@ class Store:
                     if entry["status"] in ("completed", "in_progress"):
                         continue
                 else:
-                    entry = {
-                        "id": file_id,
-                        "object": "vector_store.file",
-                        "created_at": now,
-                        "vector_store_id": self.id,
-                        "usage_bytes": 0,
-                        "chunking_strategy": strategy,
-                        "attributes": dict(attributes),
-                        "vscli": {"serial": None, "chunks": 0, "vectors": 0},
-                    }
+                    entry = self.new_entry(file_id, strategy, attributes, now)
                     state["files"][file_id] = entry
                 entry["status"] = "in_progress"
                 entry["last_error"] = None
@@ -715,7 +726,7 @@ class Store:
             serial = entry["vscli"].get("serial")
             if entry["status"] != "completed" or serial is None:
                 continue
-            chunks = read_json(self._chunks_path(serial))["chunks"]
+            chunks = self.chunk_manifest(serial)["chunks"]
             writer.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(chunks))],
                            [c["text"] for c in chunks])
             count += len(chunks)
@@ -767,7 +778,7 @@ class Store:
                         entry = by_serial.get(serial)
                         if entry is None:
                             continue  # a leftover of an interrupted write: not part of the store
-                        texts = [c["text"] for c in read_json(self._chunks_path(serial))["chunks"]]
+                        texts = [c["text"] for c in self.chunk_manifest(serial)["chunks"]]
                         change.writer.add(serial, entry, texts, vectors, owners)
                         moved.add(serial)
                         hook("files", 1)
@@ -939,6 +950,20 @@ def list_stores(ws: Workspace) -> list[Store]:
         if is_store_id(d.name) and (d / "store.json").exists():
             stores.append(Store(ws, d.name))
     return sorted(stores, key=lambda s: (*_created(s), s.id))
+
+
+def store_objects(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The `vector_store` object of every store, oldest first, and {store id: what is wrong} for those
+    whose manifests are damaged: one bad store must not hide the others."""
+    objs, damaged = [], {}
+    for store in list_stores(ws):
+        try:
+            objs.append(store.obj())
+        except CorruptData as exc:
+            damaged[store.id] = exc.message
+        except NotFound:
+            continue  # deleted while we listed
+    return objs, damaged
 
 
 def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:

@@ -118,10 +118,33 @@ def os_error(action: str, path: Path, exc: OSError) -> VscliError:
     return VscliError(f"cannot {action} {name_text(path)}: {reason}")
 
 
+def sweep_temporaries(path: Path) -> int:
+    """Delete what writers of ``path`` killed mid-write left beside it (`atomic_write_bytes`'s temporary
+    files whose process is gone); returns how many. Temporaries of live processes are left alone."""
+    import psutil
+
+    swept = 0
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[^/]*\.tmp")
+    try:
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return 0
+    for leftover in candidates:
+        match = pattern.fullmatch(leftover.name)
+        if match and int(match.group(1)) != os.getpid() and not psutil.pid_exists(int(match.group(1))):
+            try:
+                leftover.unlink()
+                swept += 1
+            except OSError:
+                pass
+    return swept
+
+
 def atomic_write_bytes(path: Path, data: bytes | Callable[[Path], None]) -> None:
     """Write ``data`` (bytes, or a function that writes a given temp path) to ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The pid in the name lets `sweep_temporaries` tell a killed writer's leftover from a live one's.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         if callable(data):

@@ -11,7 +11,7 @@ from vscli.cli.app import app, workspace
 from vscli.cli.options import parse_metadata
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import ExitCode, WaitTimeout
-from vscli.store import Store, create_store, list_stores, resolve_store
+from vscli.store import Store, create_store, resolve_store, store_objects
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the OpenAI-shaped JSON object.")]
 UriOpt = Annotated[Optional[str], typer.Option(
@@ -74,15 +74,20 @@ def list_command(as_json: JsonOpt = False) -> None:
     \b
     Example: vscli ls --json | jq -r '.data[].name'
     """
-    objs = [s.obj() for s in list_stores(workspace())]
+    objs, damaged = store_objects(workspace())
+    for store_id, problem in damaged.items():
+        render.message(f"warning: {problem}; `vscli doctor {store_id}` says more")
     if as_json:
         render.emit_json(render.list_page(objs))
-        return
-    render.table(
-        ["ID", "NAME", "STATUS", "FILES", "SIZE", "CREATED"],
-        [[o["id"], o["name"], o["status"], o["file_counts"]["total"], render.human_bytes(o["usage_bytes"]),
-          render.timestamp(o["created_at"])] for o in objs],
-    )
+    else:
+        render.table(
+            ["ID", "NAME", "STATUS", "FILES", "SIZE", "CREATED"],
+            [[o["id"], o["name"], o["status"], o["file_counts"]["total"], render.human_bytes(o["usage_bytes"]),
+              render.timestamp(o["created_at"])] for o in objs]
+            + [[store_id, "?", "damaged", "?", "?", "?"] for store_id in damaged],
+        )
+    if damaged:
+        raise typer.Exit(ExitCode.CORRUPT)
 
 
 @app.command()

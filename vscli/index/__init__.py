@@ -60,6 +60,13 @@ class VectorIndex(Protocol):
     def save(self, path: Path) -> None: ...
 
 
+def dimension_of(path: Path) -> int:
+    """The dimension of the vectors in the index at ``path`` (memory-mapped: nothing is loaded)."""
+    from vscli.index.faiss_index import FaissIndex
+
+    return FaissIndex.dimension_of(path)
+
+
 def open_index(path: Path | None, dimension: int, read_only: bool = False) -> VectorIndex:
     """Load the index at ``path`` (memory-mapped when read_only), or a new empty one when ``path`` is None."""
     from vscli.index.faiss_index import FaissIndex

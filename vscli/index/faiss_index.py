@@ -38,17 +38,25 @@ class FaissIndex:
 
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)), dimension)
 
-    @classmethod
-    def load(cls, path: Path, dimension: int, read_only: bool = False) -> "FaissIndex":
+    @staticmethod
+    def _read(path: Path, read_only: bool) -> Any:
         import faiss
 
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if read_only else 0
         try:
-            index = faiss.read_index(str(path), flags)
+            return faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             if not path.exists():
                 raise FileNotFoundError(errno.ENOENT, "no such file", str(path)) from exc
             raise CorruptData(f"corrupted index {path}: FAISS cannot read it") from exc
+
+    @classmethod
+    def dimension_of(cls, path: Path) -> int:
+        return int(cls._read(path, read_only=True).d)
+
+    @classmethod
+    def load(cls, path: Path, dimension: int, read_only: bool = False) -> "FaissIndex":
+        index = cls._read(path, read_only)
         if index.d != dimension:
             raise CorruptData(f"index {path} has dimension {index.d}, the store expects {dimension}")
         return cls(index, dimension)

@@ -29,7 +29,7 @@ from vscli.server.limits import BodyLimit
 from vscli.server.listing import paginate
 from vscli.server.origin import host_names, refusal
 from vscli.server.processing import Processor
-from vscli.store import Store, create_store, delete_uploads, list_stores
+from vscli.store import Store, create_store, delete_uploads, store_objects
 from vscli.workspace import Workspace
 
 RANKERS = {"auto": "hybrid", "default-2024-11-15": "hybrid", "hybrid": "hybrid", "vector": "vector",
@@ -222,7 +222,7 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     @app.get("/v1/vector_stores", tags=["vector stores"])
     def list_vector_stores(limit: int = 20, order: str = "desc", after: Optional[str] = None,
                            before: Optional[str] = None) -> dict[str, Any]:
-        return paginate([s.obj() for s in list_stores(ws)], limit, order, after, before)
+        return paginate(store_objects(ws)[0], limit, order, after, before)  # damaged ones: 500 when asked for
 
     @app.get("/v1/vector_stores/{vector_store_id}", tags=["vector stores"])
     def get_vector_store(vector_store_id: str) -> dict[str, Any]:
