@@ -58,7 +58,8 @@ class FaissIndex:
     def load(cls, path: Path, dimension: int, read_only: bool = False) -> "FaissIndex":
         index = cls._read(path, read_only)
         if index.d != dimension:
-            raise CorruptData(f"index {path} has dimension {index.d}, the store expects {dimension}")
+            raise CorruptData(f"index {path} has dimension {index.d}, the store expects {dimension} "
+                              "(`vscli doctor STORE --repair` sets the store's to the index's)")
         return cls(index, dimension)
 
     @property
