@@ -104,7 +104,7 @@ def test_unreadable_path(cli, populated: Path) -> None:
 
 
 def test_ambiguous_store_name(cli, populated: Path) -> None:
-    assert cli("create", "docs").exit_code == 0
+    assert cli("create", "docs", "--allow-duplicate-name").exit_code == 0
     before = snapshot(populated)
     assert_clean_error(cli("query", "docs", "data"), ExitCode.USAGE, "matches 2 vector stores")
     assert snapshot(populated) == before

@@ -163,7 +163,7 @@ def test_collections_that_do_not_fit(cli, home: Path, tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text("Sourdough needs a lively starter.\n")
     assert cli("upload", str(tmp_path / "a.md"), "--store", "docs", "-q").exit_code == 0
     # a second store cannot take over a collection that holds another store's rows
-    assert_clean_error(cli(*create, "mine"), ExitCode.BACKEND, "already holds")
+    assert_clean_error(cli("create", "docs2", *create[2:], "mine"), ExitCode.BACKEND, "already holds")
     assert sorted(_collections(uri)) == ["mine", "theirs", "wide"]
 
 

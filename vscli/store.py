@@ -866,14 +866,19 @@ def create_store(
     backend: str = "faiss",
     uri: str | None = None,
     collection: str | None = None,
+    unique_name: bool = False,
 ) -> Store:
     """Create an empty store. The model is loaded once here (unless it is the bundled default) to learn
     its dimension and to fail now, not at the first upload, when it cannot be loaded. A Milvus backend's
-    collection is created (or an empty one of the right dimension adopted) before the store appears."""
+    collection is created (or an empty one of the right dimension adopted) before the store appears.
+    ``unique_name``: refuse a name another store has (checked again under the lock that creation holds);
+    OpenAI's API allows duplicates, the CLI does not, because its commands take names."""
     from vscli import chunking
     from vscli.backends import new_spec
 
     check_store_name(name)
+    if unique_name:
+        _check_name_free(ws, name)
     metadata = metadata or {}
     validate_metadata(metadata)
     try:
@@ -922,10 +927,14 @@ def create_store(
             write_json(staging / "store.json", config)
         with locked(ws.lock_path("stores")):
             try:
+                if unique_name:
+                    _check_name_free(ws, name)
                 os.replace(staging, ws.store_dir(store_id))
-            except OSError as exc:
+            except (OSError, InvalidInput) as exc:
                 if spec["kind"] != "faiss":
                     _drop_quietly(target)
+                if isinstance(exc, InvalidInput):
+                    raise
                 raise os_error("create the store in", ws.stores_dir, exc) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -966,6 +975,12 @@ def store_objects(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return objs, damaged
 
 
+def stores_holding(ws: Workspace, file_ids: Iterable[str]) -> list[Store]:
+    """The stores any of these files is in (what `delete_uploads` would take them out of)."""
+    wanted = set(file_ids)
+    return [store for store in list_stores(ws) if wanted & set(store._state()["files"])]
+
+
 def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
     """Delete uploaded files entirely: out of every store first, then their bytes. All ids are checked
     before anything changes."""
@@ -1003,17 +1018,30 @@ def check_store_name(name: str) -> None:
         raise InvalidInput(f"the store name {shown(name)} looks like an id (vs_..., file-...); choose another")
 
 
+def stores_named(ws: Workspace, name: str) -> list[Store]:
+    """The stores with this name (damaged ones cannot be asked, and are left out)."""
+    matches = []
+    for store in list_stores(ws):
+        try:
+            if store.config().get("name") == name:
+                matches.append(store)
+        except (CorruptData, NotFound):
+            continue
+    return matches
+
+
+def _check_name_free(ws: Workspace, name: str) -> None:
+    taken = stores_named(ws, name)
+    if taken:
+        raise InvalidInput(f"a vector store named {name!r} exists already ({taken[0].id}); use it by that name "
+                           "or id, choose another name, or pass --allow-duplicate-name")
+
+
 def resolve_store(ws: Workspace, ref: str) -> Store:
     """A store by id, or by its name when exactly one store has that name."""
     if is_store_id(ref) and (ws.store_dir(ref) / "store.json").exists():
         return Store(ws, ref)
-    matches = []
-    for store in list_stores(ws):
-        try:
-            if store.config().get("name") == ref:
-                matches.append(store)
-        except CorruptData:
-            continue
+    matches = stores_named(ws, ref)
     if not matches:
         raise NotFound(f"no vector store with id or name {ref!r} (see `vscli ls`)")
     if len(matches) > 1:

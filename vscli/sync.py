@@ -72,7 +72,7 @@ def scan(root: Path, globs: list[str]) -> tuple[list[LocalFile], list[dict[str, 
             skipped.append({"path": rel, "reason": exc.message.split(";")[0]})
             continue
         except (VscliError, OSError) as exc:
-            failed.append({"path": rel, "error": exc.message if isinstance(exc, VscliError) else str(exc)})
+            failed.append({"path": rel, "error": _reason(exc, path.name)})
             continue
         found.append(LocalFile(rel, path, hashlib.sha256(data).hexdigest()))
     return found, skipped, failed
@@ -127,13 +127,19 @@ def plan(store: Store, root: Path, globs: list[str], delete: bool = True) -> Pla
     return result
 
 
+def _reason(exc: Exception, name: str) -> str:
+    """Why a file failed, without the file's name in front (the report already starts with its path)."""
+    message = exc.message if isinstance(exc, VscliError) else str(exc)
+    return message.removeprefix(f"{name_text(name)}: ")
+
+
 def _readable(f: LocalFile, failed: list[dict[str, str]]) -> bool:
     """Extract a new or changed file now, so one vscli cannot read is reported instead of stored."""
     try:
         extract(f.path.read_bytes(), f.path.name)
         return True
     except (VscliError, OSError) as exc:
-        failed.append({"path": f.rel, "error": exc.message if isinstance(exc, VscliError) else str(exc)})
+        failed.append({"path": f.rel, "error": _reason(exc, f.path.name)})
         return False
 
 

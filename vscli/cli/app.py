@@ -44,6 +44,8 @@ class VscliGroup(TyperGroup):
         except click_errors.ClickException as exc:
             _fail(exc.format_message(), ExitCode.USAGE, exc)
         except (typer.Abort, KeyboardInterrupt) as exc:
+            if sys.stderr.isatty():
+                sys.stderr.write("\n")  # off the line where the terminal echoed ^C
             _fail("interrupted", ExitCode.INTERRUPTED, exc)
         except BrokenPipeError:
             # The reader went away (`vscli ... | head`): not an error worth a message.

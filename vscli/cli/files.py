@@ -235,7 +235,7 @@ def upload(
         return
     _process(target, todo, no_wait, quiet)
     _settle(target, ids, no_wait)
-    entries = _report(target, ids, quiet)
+    entries = _entries(target, ids) if no_wait else _report(target, ids, quiet)
     if as_json:
         render.emit_json(render.list_page(entries))
     _fail_if_any(entries)
@@ -299,7 +299,10 @@ def files(
         error = e["last_error"]["message"] if e.get("last_error") else ""
         rows.append([e["id"], name, e["status"], render.human_bytes(e["usage_bytes"]),
                      render.timestamp(e["created_at"]), error])
-    render.table(["FILE ID", "FILENAME", "STATUS", "SIZE", "ATTACHED", "LAST ERROR"], rows)
+    columns = ["FILE ID", "FILENAME", "STATUS", "SIZE", "ATTACHED", "LAST ERROR"]
+    if not any(row[-1] for row in rows):  # no file failed: no empty column
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
+    render.table(columns, rows)
 
 
 @app.command()
@@ -368,16 +371,29 @@ def uploads(as_json: JsonOpt = False) -> None:
 def delete_file(
     file_ids: Annotated[list[str], typer.Argument(
         metavar="FILE_ID...", help="Uploaded file ids.", autocompletion=complete.uploads)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete uploaded files entirely: removed from every store, then their bytes are deleted.
 
-    \b
-    Example: vscli delete-file file-abc123
-    """
-    from vscli.store import delete_uploads
+    On a terminal it names the stores the files leave and asks first (--yes skips the question).
 
-    deleted_ids = delete_uploads(workspace(), file_ids)
+    \b
+    Example: vscli delete-file file-abc123 --yes
+    """
+    from vscli.store import delete_uploads, stores_holding
+
+    ws = workspace()
+    if not yes and sys.stdin.isatty():
+        registry = FileRegistry(ws)
+        names = ", ".join(registry.get(f)["filename"] for f in dict.fromkeys(file_ids))  # unknown ids fail here
+        holding = stores_holding(ws, file_ids)
+        where = (f"; this removes it from {len(holding)} store(s): "
+                 + ", ".join(f"{s.config()['name']} ({s.id})" for s in holding)) if holding else ""
+        if not typer.confirm(f"Delete {len(set(file_ids))} uploaded file(s) ({names}){where}?", err=True):
+            render.message("nothing deleted")
+            return
+    deleted_ids = delete_uploads(ws, file_ids)
     if as_json:
         deleted = [{"id": f, "object": "file", "deleted": True} for f in deleted_ids]
         render.emit_json(render.list_page(deleted))
@@ -400,7 +416,8 @@ def sync(
     """Keep a store in step with a folder: add new files, re-process changed ones, remove deleted ones.
 
     Unchanged and renamed files are not embedded again. Each file's path relative to DIR is kept in its
-    `path` attribute. Exits 4 if any file failed. Safe to run repeatedly (cron, CI).
+    `path` attribute. Exits 4 if any file failed (a --dry-run shows failures and exits 0). Safe to run
+    repeatedly (cron, CI).
 
     \b
     Example: vscli sync ./docs --store docs --glob '*.md' --glob '*.pdf'
@@ -435,5 +452,5 @@ def sync(
         render.emit_line(f"{prefix}added {counts['added']}, updated {counts['updated']}, renamed {counts['renamed']}, "
                          f"removed {counts['removed']}, unchanged {summary['unchanged']}, "
                          f"failed {len(summary['failed'])}")
-    if summary["failed"]:
+    if summary["failed"] and not dry_run:  # a dry run's plan is its output, failures included
         raise FilesFailed(f"{len(summary['failed'])} file(s) failed to sync")

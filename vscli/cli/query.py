@@ -37,7 +37,7 @@ FilterOpt = Annotated[Optional[str], typer.Option(
     '\'{"type":"eq","key":"author","value":"Jane"}\'.')]
 WhereOpt = Annotated[Optional[list[str]], typer.Option(
     "--where", metavar="KEY<op>VALUE", help="Attribute condition with = != > >= < <= (repeatable; all must "
-    "hold), e.g. --where year>=2020.")]
+    "hold), e.g. --where 'year>=2020' (quoted: > is the shell's).")]
 
 
 def search_filter(filter_json: Optional[str], where: Optional[list[str]]) -> Optional[dict[str, Any]]:
@@ -70,7 +70,7 @@ def query(
     similarity (-1 to 1), keyword BM25 (0 and up). Filters pick files before the top k are cut.
 
     \b
-    Example: vscli query docs "what is data mining?" -k 5 --where year>=2020
+    Example: vscli query docs "what is data mining?" -k 5 --where 'year>=2020'
     Batch:   printf 'first query\\nsecond query\\n' | vscli query docs -
     """
     check_k(k)

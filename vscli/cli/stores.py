@@ -48,9 +48,12 @@ def create(
     uri: UriOpt = None,
     token: TokenOpt = None,
     collection: CollectionOpt = None,
+    allow_duplicate_name: Annotated[bool, typer.Option(
+        "--allow-duplicate-name", help="Create it even if another store has this name (commands will then "
+        "need its id).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a vector store and print its id.
+    """Create a vector store and print its id. Names are unique: an existing name is refused (exit 2).
 
     \b
     Example: vscli create docs --chunk-size 400 --chunk-overlap 100 --metadata project=wiki
@@ -60,7 +63,8 @@ def create(
 
     with token_flag(token):
         store = create_store(workspace(), name, chunk_size, chunk_overlap, parse_metadata(metadata),
-                             expires_after_days, model, backend, uri if backend == "milvus" else None, collection)
+                             expires_after_days, model, backend, uri if backend == "milvus" else None, collection,
+                             unique_name=not allow_duplicate_name)
     if as_json:
         render.emit_json(store.obj())
     else:
@@ -209,8 +213,9 @@ def delete(
     """
     s = resolve_store(workspace(), store)
     name = s.config()["name"]
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"Delete vector store {s.id} ({name})?", abort=True, err=True)
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete vector store {s.id} ({name})?", err=True):
+        render.message("nothing deleted")
+        return
     s.delete()
     if as_json:
         render.emit_json({"id": s.id, "object": "vector_store.deleted", "deleted": True})
