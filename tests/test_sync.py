@@ -101,7 +101,7 @@ def test_failures_and_skipped_files(cli, folder: Path) -> None:
     result = cli("sync", str(folder), "--store", "docs", "--json")
     assert result.exit_code == ExitCode.FILES_FAILED
     summary = json.loads(result.stdout)
-    assert summary["failed"] == [{"path": "empty.md", "error": "empty.md: file is empty"}]
+    assert summary["failed"] == [{"path": "empty.md", "error": "file is empty"}]
     assert [s["path"] for s in summary["skipped"]] == ["diagram.png"]
     assert len(summary["added"]) == 7 and ".cache/junk.md" not in by_path(cli)
     assert result.stderr.strip().splitlines()[-1] == "Error: 1 file(s) failed to sync"
