@@ -210,3 +210,34 @@ def test_interrupted_prompt_ends_its_line(cli, home: Path) -> None:
         shown += chunk
     os.close(master)
     assert re.search(rb"\[y/N\]: ?\r?\nError: interrupted", shown), shown
+
+
+# ---- slow work is announced on a terminal, and silent when piped --------------------------------------
+
+
+def test_a_first_query_on_a_new_install_says_what_it_waits_for(cli, home: Path, tmp_path: Path) -> None:
+    """A first query with no ONNX export yet was silent for 16-50 s (loading the model, then exporting)."""
+    from tests.test_terminal import _run_with_tty
+
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(EXAMPLES / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
+    piped = subprocess.run([sys.executable, "-m", "vscli", "query", "docs", "data mining", "-k", "1"],
+                           capture_output=True, timeout=300,
+                           env={**os.environ, "VSCLI_HOME": str(home), "VSCLI_CACHE_DIR": str(tmp_path / "a")})
+    assert piped.returncode == 0 and piped.stderr == b"", piped.stderr  # piped: not a word
+    code, shown, out = _run_with_tty(["query", "docs", "data mining", "-k", "1"], home, "stderr",
+                                     {"VSCLI_CACHE_DIR": str(tmp_path / "b")})
+    assert code == 0 and b"data_mining.md" in out
+    assert b"loading the embedding model" in shown and b"exporting the model for fast queries" in shown, shown
+
+
+def test_status_wait_shows_the_counts_moving(cli, home: Path) -> None:
+    """`status --wait` showed nothing while it waited (46 s of blank screen)."""
+    from tests.test_terminal import _run_with_tty
+
+    assert cli("create", "docs").exit_code == 0
+    paths = [str(p) for p in sorted(EXAMPLES.glob("*.md"))]
+    assert cli("upload", *paths, "--store", "docs", "--no-wait", "-q").exit_code == 0
+    code, shown, out = _run_with_tty(["status", "docs", "--wait"], home, "stderr")
+    assert code == 0 and b"completed" in out
+    assert b"waiting" in shown and b"in progress" in shown, shown

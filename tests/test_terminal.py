@@ -53,6 +53,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, home: Path) -> None:
                                      {"VSCLI_BATCH_CHUNKS": "8"})
     assert rc == 0, shown
     assert b"processing" in shown and b"files" in shown and b"chunks" in shown  # the bar, on stderr
+    assert b"loading the embedding model" in shown  # the silent 5-20 s before the first file moves
     assert len(piped.split()) == 30 and ESC not in piped  # ids only on stdout, no control codes
     # --quiet: nothing on the terminal at all
     more = write_corpus(tmp_path / "more", 3)

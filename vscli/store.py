@@ -59,7 +59,9 @@ READ_RETRIES = 5
 BATCH_CHUNKS_ENV = "VSCLI_BATCH_CHUNKS"
 BATCH_CHUNKS = 256  # files are embedded and committed in groups of about this many chunks
 
-ProgressHook = Callable[[str, int], None]  # (event, amount): "files", "chunks", "embedded"
+# (event, amount): "batch" (files about to be chunked and embedded together), "chunks" (their chunks),
+# "embedded" (windows embedded so far, per slice), "files" (files committed)
+ProgressHook = Callable[[str, int], None]
 
 
 def validate_metadata(metadata: dict[str, str]) -> None:
@@ -506,6 +508,7 @@ class Store:
         hook = progress or (lambda event, amount: None)
         try:
             for batch in _batches(jobs):
+                hook("batch", len(batch))
                 results = prepare(
                     batch,
                     embedder,
@@ -654,12 +657,16 @@ class Store:
                 return
             time.sleep(poll)
 
-    def wait(self, timeout: float | None, poll: float = 0.25) -> dict[str, Any]:
-        """Block until no file is in progress; returns the final `vector_store` object."""
+    def wait(self, timeout: float | None, poll: float = 0.25,
+             seen: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Block until no file is in progress; returns the final `vector_store` object. ``seen`` is
+        handed the object at every look (a front end shows the counts moving)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self.reap_orphans()
             obj = self.obj()
+            if seen is not None:
+                seen(obj)
             if obj["file_counts"]["in_progress"] == 0:
                 return obj
             if deadline is not None and time.monotonic() >= deadline:

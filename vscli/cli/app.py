@@ -16,7 +16,7 @@ from typer._click import exceptions as click_errors
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
-from vscli import __version__
+from vscli import __version__, notices
 from vscli.errors import ExitCode, VscliError
 from vscli.workspace import HOME_ENV, Workspace, user_dir
 
@@ -31,8 +31,9 @@ class VscliGroup(TyperGroup):
         global _debug
         _debug = os.environ.get("VSCLI_DEBUG", "") not in ("", "0")
         try:
-            rv = super().main(args=args, prog_name=prog_name or "vscli", complete_var=complete_var,
-                              standalone_mode=False, **extra)
+            with notices.listening(_announce):
+                rv = super().main(args=args, prog_name=prog_name or "vscli", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
         except VscliError as exc:
             _fail(exc.message, exc.exit_code, exc)
         except click_errors.NoArgsIsHelpError as exc:
@@ -58,6 +59,13 @@ class VscliGroup(TyperGroup):
             _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                   ExitCode.ERROR, exc)
         sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
+
+
+def _announce(text: str) -> None:
+    """Slow set-up the user would otherwise wait through in silence: said on a terminal only."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"{text} …\n")
+        sys.stderr.flush()
 
 
 def _fail(message: str, code: int, exc: BaseException) -> NoReturn:

@@ -32,24 +32,59 @@ def _rate(count: int, started: float, digits: int) -> str:
 
 @contextmanager
 def ingest_progress(total_files: int, quiet: bool = False) -> Iterator[Hook]:
-    """Yields a hook for `Store.process`: ("files"|"chunks"|"embedded", amount)."""
+    """Yields a hook for `Store.process` (see `vscli.store.ProgressHook`). The bar counts files, and moves
+    within a batch of files as its windows are embedded (a batch is committed at once, every ~256
+    chunks); slow set-up (loading the model, the one-time export) shows as the bar's description."""
+    from vscli import notices
+
     if not _shown(total_files, quiet):
-        yield lambda event, amount: None
+        with notices.listening(lambda text: None):  # --quiet, or piped: not a word
+            yield lambda event, amount: None
         return
     counts = {"chunks": 0, "embedded": 0}
+    batch = {"files": 0, "chunks": 0, "embedded": 0, "shown": 0.0}
     started = time.monotonic()
     with _bar("files · {task.fields[chunks]} chunks · {task.fields[embedded]} windows embedded "
               "({task.fields[rate]}/s)") as bar:
         task = bar.add_task("processing", total=total_files, chunks=0, embedded=0, rate="-")
 
         def hook(event: str, amount: int) -> None:
-            if event == "files":
-                bar.advance(task, amount)
-            else:
-                counts[event] += amount
-                bar.update(task, rate=_rate(counts["embedded"], started, 0), **counts)
+            if event == "batch":
+                batch.update(files=amount, chunks=0, embedded=0, shown=0.0)
+                return
+            if event == "files":  # committed: the batch's whole share, less what was shown already
+                bar.update(task, advance=amount - batch["shown"], description="processing")
+                batch["shown"] = 0.0
+                return
+            counts[event] += amount
+            batch[event] += amount
+            share = batch["files"] * min(1.0, batch["embedded"] / batch["chunks"]) if batch["chunks"] else 0.0
+            share = min(share, batch["files"] - 0.5)  # the last of it waits for the commit
+            bar.update(task, advance=max(0.0, share - batch["shown"]), description="processing",
+                       rate=_rate(counts["embedded"], started, 0), **counts)
+            batch["shown"] = max(batch["shown"], share)
 
-        yield hook
+        with notices.listening(lambda text: bar.update(task, description=text.split(" (")[0] + " …")):
+            yield hook
+
+
+@contextmanager
+def wait_progress(quiet: bool = False) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Yields ``seen(vector_store)`` for `Store.wait`: a bar of files done (completed, failed or cancelled)
+    out of all, with the counts, on a terminal; nothing when piped."""
+    if not _shown(1, quiet):
+        yield lambda obj: None
+        return
+    with _bar("files done · {task.fields[counts]}") as bar:
+        task = bar.add_task("waiting", total=None, counts="")
+
+        def seen(obj: dict[str, Any]) -> None:
+            counts = obj["file_counts"]
+            bar.update(task, total=counts["total"], completed=counts["total"] - counts["in_progress"],
+                       counts=f"{counts['in_progress']} in progress, {counts['completed']} completed, "
+                              f"{counts['failed']} failed")
+
+        yield seen
 
 
 @contextmanager

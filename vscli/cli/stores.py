@@ -9,6 +9,7 @@ import typer
 from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.options import parse_metadata
+from vscli.cli.progress import wait_progress
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import ExitCode, WaitTimeout
 from vscli.store import Store, create_store, resolve_store, store_objects
@@ -113,7 +114,8 @@ def status(
     timed_out: WaitTimeout | None = None
     if wait:
         try:
-            s.wait(timeout)
+            with wait_progress() as seen:
+                s.wait(timeout, seen=seen)
         except WaitTimeout as exc:
             timed_out = exc
     else:

@@ -63,9 +63,11 @@ def quiet_model_libraries() -> None:
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str) -> Embedder:
     """Load a store's model once per process (cached); a clear error when it cannot be loaded."""
+    from vscli import notices
     from vscli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     quiet_model_libraries()
+    notices.announce("loading the embedding model")  # 5-20 s of torch and weights, once per process
     try:
         return SentenceTransformerEmbedder(name, resolve_model(name))
     except Exception as exc:  # any loader failure is a "cannot load this model" for the user

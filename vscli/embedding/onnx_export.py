@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from vscli import notices
 from vscli.embedding.onnx_query import OnnxQueryEncoder, cache_dir, read_meta
 from vscli.workspace import write_json
 
@@ -33,6 +34,7 @@ def ensure_export(embedder: Any, resolved_model: str) -> dict[str, Any]:
     meta = read_meta(resolved_model)
     if meta is not None:
         return meta
+    notices.announce("exporting the model for fast queries (once per model, about 15 s)")
     target = cache_dir(resolved_model)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
