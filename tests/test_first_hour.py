@@ -241,3 +241,18 @@ def test_status_wait_shows_the_counts_moving(cli, home: Path) -> None:
     code, shown, out = _run_with_tty(["status", "docs", "--wait"], home, "stderr")
     assert code == 0 and b"completed" in out
     assert b"waiting" in shown and b"in progress" in shown, shown
+
+
+def test_ids_are_never_split_at_80_columns(cli, home: Path) -> None:
+    """At 80 columns, `ls`, `files` and `info` split ids across lines (not copy-pastable)."""
+    from tests.test_terminal import _run_with_tty
+
+    store_id = cli("create", "a store with a rather long name for a narrow terminal").stdout.strip()
+    paths = [str(p) for p in sorted(EXAMPLES.glob("*.md"))[:2]]
+    file_ids = cli("upload", *paths, "--store", store_id, "-q").stdout.split()
+    for args, ids in ((["ls"], [store_id]), (["files", store_id], file_ids), (["info"], [store_id]),
+                      (["uploads"], file_ids)):
+        code, shown, _ = _run_with_tty(args, home, "stdout", {"COLUMNS": "80", "NO_COLOR": "1"})
+        assert code == 0, shown
+        for found in ids:
+            assert found.encode() in shown, (args, found, shown.decode())

@@ -95,7 +95,8 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     plain = not color_allowed(sys.stdout)
     t = Table(box=None, header_style="" if plain else "bold", pad_edge=False)
     for col in columns:
-        t.add_column(col, overflow="fold")
+        # ids are copied and pasted: never split; the other columns give way first on a narrow terminal
+        t.add_column(col, overflow="fold", no_wrap=col == "ID" or col.endswith(" ID"))
     for row in rows:
         t.add_row(*(cell(v) for v in row))
     Console(no_color=plain, highlight=False).print(t)
