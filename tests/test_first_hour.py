@@ -256,3 +256,23 @@ def test_ids_are_never_split_at_80_columns(cli, home: Path) -> None:
         assert code == 0, shown
         for found in ids:
             assert found.encode() in shown, (args, found, shown.decode())
+
+
+def test_query_output_keeps_its_indent_and_is_short_on_a_terminal(cli, home: Path) -> None:
+    """Human `query` output wrapped long lines back to column 0, and a default query printed 232 lines."""
+    from tests.test_terminal import _run_with_tty
+
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(EXAMPLES), "-r", "--store", "docs", "-q").exit_code == 0
+    code, shown, _ = _run_with_tty(["query", "docs", "data mining"], home, "stdout",
+                                   {"COLUMNS": "60", "NO_COLOR": "1"})
+    lines = shown.decode().replace("\r", "").splitlines()
+    assert code == 0 and "more line(s); --full prints the whole chunk" in shown.decode()
+    body = [line for line in lines if line and not line[0].isdigit()]
+    assert body and all(line.startswith("   ") and len(line) <= 60 for line in body), body
+    assert len(lines) <= 10 * 9
+    code, whole, _ = _run_with_tty(["query", "docs", "data mining", "--full"], home, "stdout", {"COLUMNS": "60"})
+    assert code == 0 and b"more line(s)" not in whole and len(whole.splitlines()) > len(lines)
+    piped = cli("query", "docs", "data mining", "-k", "1").stdout  # data: the chunk as it is
+    chunk = json.loads(cli("query", "docs", "data mining", "-k", "1", "--json").stdout)["data"][0]
+    assert chunk["content"][0]["text"].strip().splitlines()[2] in piped

@@ -25,6 +25,9 @@ from vscli.search import (
 )
 from vscli.store import resolve_store
 
+INDENT = "   "  # a chunk's lines under its heading
+PREVIEW_LINES = 6  # a chunk's lines shown on a terminal without --full
+
 ModeOpt = Annotated[str, typer.Option(
     "--mode", envvar="VSCLI_SEARCH_MODE", metavar="hybrid|vector|keyword", autocompletion=complete.modes,
     help="Ranking: hybrid (default; fuses both), vector (embeddings) or keyword (BM25).")]
@@ -62,6 +65,9 @@ def query(
         help="Drop results scoring below this, on the mode's scale; auto: the documented floor of relevance "
         "(0.3 of each mode's calibrated scale); none: no floor (the default).")] = None,
     fusion: FusionOpt = DEFAULT_FUSION,
+    full: Annotated[bool, typer.Option(
+        "--full", help=f"On a terminal, print whole chunks (else each is cut to {PREVIEW_LINES} lines; piped "
+        "output and --json are always whole).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a store: the best-matching chunks, best first.
@@ -93,9 +99,25 @@ def query(
         render.message("no results" + (f" above --min-score {min_score}" if floor is not None else "")
                        + (" among the files the filter selects" if flt else ""))
         return
+    terminal = sys.stdout.isatty()
     for rank, item in enumerate(page["data"], 1):
         where_in = f" ({page_label(item['pages'])})" if item.get("pages") else ""
-        render.emit_line(f"{rank}. {item['filename']}{where_in}  {item['file_id']}  score {item['score']:.4f}")
+        heading = f"{rank}. {item['filename']}{where_in}  {item['file_id']}  score {item['score']:.4f}"
+        render.emit_line(render.terminal_safe(heading) if terminal else heading)
         body = re.sub(r"\n{3,}", "\n\n", item["content"][0]["text"].strip())
-        render.emit_line(textwrap.indent(body, "   "))
+        render.emit_line(textwrap.indent(_for_terminal(body, full) if terminal else body, INDENT))
         render.emit_line("")
+
+
+def _for_terminal(text: str, full: bool) -> str:
+    """A chunk for the person at the terminal: wrapped inside the indent (so no line runs back to column 0)
+    and, unless --full, cut to PREVIEW_LINES lines with a note of what was left out."""
+    import shutil
+
+    width = max(20, shutil.get_terminal_size().columns - len(INDENT))
+    lines = [wrapped for line in render.terminal_safe(text).splitlines()
+             for wrapped in (textwrap.wrap(line, width, break_on_hyphens=False) or [""])]
+    if not full and len(lines) > PREVIEW_LINES:
+        hidden = len(lines) - PREVIEW_LINES
+        lines = lines[:PREVIEW_LINES] + [f"… {hidden} more line(s); --full prints the whole chunk"]
+    return "\n".join(lines)
