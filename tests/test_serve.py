@@ -219,3 +219,38 @@ def test_a_killed_server_leaves_no_file_in_progress(home: Path, dataset: Path) -
     assert status.returncode == 4, status.stderr  # failed, not stuck
     assert run_vscli("attach", "docs", uploaded.id, home=home).returncode == 0
     assert run_vscli("status", "docs", "--wait", home=home).returncode == 0
+
+
+def test_null_means_not_given(server: Server, dataset: Path) -> None:
+    """LiteLLM sends every optional field, null when unset; vscli answered 400, so create-without-files and
+    every search failed (issue 16). These are the bodies LiteLLM's openai provider sends."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    def post(path: str, body: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(f"{server.base_url}{path}", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Authorization": f"Bearer {KEY}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    code, created = post("/vector_stores", {"name": "litellm", "file_ids": None, "expires_after": None,
+                                            "chunking_strategy": None, "metadata": None})
+    assert code == 200, created
+    client = server.client()
+    with (dataset / "data_mining.md").open("rb") as f:
+        file_id = client.files.create(file=f, purpose="assistants").id
+    code, attached = post(f"/vector_stores/{created['id']}/files",
+                          {"file_id": file_id, "attributes": None, "chunking_strategy": None})
+    assert code == 200, attached
+    _wait(client, created["id"])
+    code, found = post(f"/vector_stores/{created['id']}/search",
+                       {"query": "what is data mining?", "filters": None, "max_num_results": None,
+                        "ranking_options": None, "rewrite_query": None})
+    assert code == 200 and found["data"][0]["filename"] == "data_mining.md", found
+    code, _ = post(f"/vector_stores/{created['id']}/search", {"query": None})
+    assert code == 400  # a required field is still required

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Optional, Union
 from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vscli import chunking, liveness
@@ -39,6 +39,13 @@ _STATUS = {InvalidInput: 400, StoreExpired: 400, NotFound: 404, CorruptData: 500
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore")  # clients send fields vscli does not use (e.g. description)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_given(cls, data: Any) -> Any:
+        """LiteLLM sends every optional field, null when unset (`"file_ids": null`): null means "not given",
+        so the field's default applies."""
+        return {key: value for key, value in data.items() if value is not None} if isinstance(data, dict) else data
 
 
 class ExpiresAfter(Body):
