@@ -254,3 +254,43 @@ def test_null_means_not_given(server: Server, dataset: Path) -> None:
     assert code == 200 and found["data"][0]["filename"] == "data_mining.md", found
     code, _ = post(f"/vector_stores/{created['id']}/search", {"query": None})
     assert code == 400  # a required field is still required
+
+
+def test_batch_cancel_ranker_none_purposes_and_upload_identity(server: Server, dataset: Path) -> None:
+    """The openai SDK's `file_batches.cancel` was a 404 and `ranker="none"` a 400; any purpose was taken;
+    the same bytes uploaded twice were one file, so deleting "the second" deleted the first (issue 16)."""
+    client = server.client()
+    paths = sorted(dataset.glob("*.md"))
+    ids = []
+    for path in paths:
+        with path.open("rb") as f:
+            ids.append(client.files.create(file=f, purpose="assistants").id)
+    store = client.vector_stores.create(name="batches")
+    batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=ids)
+    cancelled = client.vector_stores.file_batches.cancel(batch_id=batch.id, vector_store_id=store.id)
+    assert cancelled.status == "cancelled" and cancelled.file_counts.cancelled >= 1
+    assert cancelled.file_counts.in_progress == 0
+    time.sleep(1)
+    statuses = {f.id: f.status for f in client.vector_stores.files.list(vector_store_id=store.id, limit=100)}
+    assert set(statuses.values()) <= {"cancelled", "completed"} and "cancelled" in statuses.values()
+    again = next(f for f, s in statuses.items() if s == "cancelled")
+    client.vector_stores.files.create(vector_store_id=store.id, file_id=again)  # attach again: processed
+    _wait(client, store.id)
+    assert client.vector_stores.files.retrieve(vector_store_id=store.id, file_id=again).status == "completed"
+    found = client.vector_stores.search(vector_store_id=store.id, query="data mining",
+                                        ranking_options={"ranker": "none"})
+    assert found.data is not None
+    with pytest.raises(openai.BadRequestError, match="purpose must be one of"):
+        with paths[0].open("rb") as f:
+            client.files.create(file=f, purpose="nonsense")  # type: ignore[arg-type]
+    with paths[0].open("rb") as f:
+        first = client.files.create(file=f, purpose="assistants")
+    time.sleep(1.1)
+    with paths[0].open("rb") as f:
+        second = client.files.create(file=f, purpose="user_data")
+    assert first.id != second.id and second.purpose == "user_data" and second.created_at > first.created_at
+    other = client.vector_stores.create(name="identity", file_ids=[first.id])
+    _wait(client, other.id)
+    client.files.delete(second.id)
+    assert client.files.retrieve(first.id).id == first.id
+    assert [f.id for f in client.vector_stores.files.list(vector_store_id=other.id)] == [first.id]

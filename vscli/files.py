@@ -75,14 +75,18 @@ class FileRegistry:
             return obj, True
 
     def add_path(self, source: Path, filename: str, purpose: str = "assistants",
-                 digest: str | None = None, encoding: str | None = None) -> tuple[dict[str, Any], bool]:
+                 digest: str | None = None, encoding: str | None = None,
+                 reuse: bool = True) -> tuple[dict[str, Any], bool]:
         """Store the bytes of ``source`` (a temporary file in the files directory, moved into place, so
         large uploads are never held in memory); like `add`, returns the object and whether it is new.
-        ``digest`` is the bytes' sha256 when the caller computed it while writing them."""
+        ``digest`` is the bytes' sha256 when the caller computed it while writing them. ``reuse`` False:
+        a new file even when the same bytes and name are stored (OpenAI's API: every upload is its own)."""
         digest = digest or file_sha256(source)
         key = self._index_key(digest, filename)
         with locked(self.ws.lock_path("files")):
             try:
+                if not reuse:
+                    raise NotFound("a new file is wanted")
                 existing = self.get(key.read_text().strip())
                 source.unlink(missing_ok=True)
                 return existing, False

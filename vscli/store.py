@@ -413,9 +413,27 @@ class Store:
             status = files[file_id]["status"] if file_id in files else "cancelled"  # removed since
             counts[status] += 1
         counts["total"] = len(batch["file_ids"])
-        status = "in_progress" if counts["in_progress"] else "failed" if counts["failed"] else "completed"
+        status = ("in_progress" if counts["in_progress"] else "cancelled" if batch.get("cancelled_at")
+                  else "failed" if counts["failed"] else "completed")
         return {"id": batch["id"], "object": "vector_store.files_batch", "created_at": batch["created_at"],
                 "vector_store_id": self.id, "status": status, "file_counts": counts}
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        """Cancel what of a batch is not processed yet: its in-progress files become `cancelled` (a result
+        being computed for one now is dropped at commit, its attempt no longer matching); completed files
+        stay. Attaching a cancelled file again processes it."""
+        file_ids = self.batch_file_ids(batch_id)
+        with locked(self._lock):
+            state = self._state()
+            for file_id in file_ids:
+                entry = state["files"].get(file_id)
+                if entry is not None and entry["status"] == "in_progress":
+                    entry["status"] = "cancelled"
+                    entry["vscli"].update({"attempt": None, "worker": None})
+            self._write_state(state)
+            path = self.dir / "batches" / f"{batch_id}.json"
+            write_json(path, {**read_json(path), "cancelled_at": int(time.time())})
+        return self.batch(batch_id)
 
     def batch_file_ids(self, batch_id: str) -> list[str]:
         self.batch(batch_id)

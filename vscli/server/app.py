@@ -32,8 +32,11 @@ from vscli.server.processing import Processor
 from vscli.store import Store, create_store, delete_uploads, store_objects
 from vscli.workspace import Workspace
 
-RANKERS = {"auto": "hybrid", "default-2024-11-15": "hybrid", "hybrid": "hybrid", "vector": "vector",
-           "keyword": "keyword"}
+# OpenAI's rankers, and vscli's modes by name. "none" is OpenAI's "no re-ranking": vscli has no re-ranker
+# after retrieval, so every hybrid ranker returns the fused scores as they are.
+RANKERS = {"auto": "hybrid", "default-2024-11-15": "hybrid", "none": "hybrid", "hybrid": "hybrid",
+           "vector": "vector", "keyword": "keyword"}
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 _STATUS = {InvalidInput: 400, StoreExpired: 400, NotFound: 404, CorruptData: 500, Unavailable: 503}
 
 
@@ -171,6 +174,8 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
 
     @app.post("/v1/files", tags=["files"])
     def upload_file(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
+        if purpose not in PURPOSES:
+            raise InvalidInput(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose[:40]!r}")
         limit = max_file_bytes()
         ws.ensure()
         fd, name = tempfile.mkstemp(prefix=".upload-", dir=ws.files_dir)
@@ -187,7 +192,8 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
                     digest.update(block)
             if size == 0:
                 raise InvalidInput("the uploaded file is empty")
-            obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose, digest.hexdigest())
+            obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose, digest.hexdigest(),
+                                       reuse=False)  # as in OpenAI, every upload is its own file
             return public(obj)
         finally:
             tmp.unlink(missing_ok=True)
@@ -317,6 +323,11 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     @app.get("/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}", tags=["vector store file batches"])
     def get_batch(vector_store_id: str, batch_id: str) -> dict[str, Any]:
         return store(vector_store_id).batch(batch_id)
+
+    @app.post("/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+              tags=["vector store file batches"])
+    def cancel_batch(vector_store_id: str, batch_id: str) -> dict[str, Any]:
+        return store(vector_store_id).cancel_batch(batch_id)
 
     @app.get("/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
              tags=["vector store file batches"])
