@@ -254,6 +254,17 @@ def test_null_means_not_given(server: Server, dataset: Path) -> None:
     assert code == 200 and found["data"][0]["filename"] == "data_mining.md", found
     code, _ = post(f"/vector_stores/{created['id']}/search", {"query": None})
     assert code == 400  # a required field is still required
+    # NEAR AI's hub client (`query_vector_store`) posts full_files and reads a list (issue 16)
+    code, chunks = post(f"/vector_stores/{created['id']}/search", {"query": "what is data mining?",
+                                                                  "full_files": False})
+    assert code == 200 and isinstance(chunks, list) and chunks, chunks
+    assert set(chunks[0]) == {"file_id", "chunk_text", "distance"} and chunks[0]["file_id"] == file_id
+    assert 0 <= chunks[0]["distance"] <= 1 and chunks[0]["distance"] <= chunks[-1]["distance"]
+    code, files = post(f"/vector_stores/{created['id']}/search", {"query": "what is data mining?",
+                                                                 "full_files": True})
+    assert code == 200 and len(files) == 1, files
+    assert files[0]["filename"] == "data_mining.md" and files[0]["file_content"].startswith("# Data mining")
+    assert files[0]["distance"] == chunks[0]["distance"]
 
 
 def test_batch_cancel_ranker_none_purposes_and_upload_identity(server: Server, dataset: Path) -> None:

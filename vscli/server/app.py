@@ -27,6 +27,7 @@ from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
 from vscli.server.limits import BodyLimit
 from vscli.server.listing import paginate
+from vscli.server.near_ai import near_ai_results
 from vscli.server.origin import host_names, refusal
 from vscli.server.processing import Processor
 from vscli.store import Store, create_store, delete_uploads, store_objects
@@ -104,6 +105,7 @@ class SearchRequest(Body):
     max_num_results: int = 10
     ranking_options: Optional[RankingOptions] = None
     rewrite_query: bool = False
+    full_files: Optional[bool] = None  # sent by NEAR AI's hub client only: answer its list shape
 
 
 def error_response(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
@@ -291,11 +293,8 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
 
     @app.get("/v1/vector_stores/{vector_store_id}/files/{file_id}/content", tags=["vector store files"])
     def store_file_content(vector_store_id: str, file_id: str) -> dict[str, Any]:
-        from vscli.extract import extract_text
-
         store(vector_store_id).file(file_id)  # 404 unless the file is in this store
-        obj = registry.get(file_id)
-        text = extract_text(registry.read(file_id), obj["filename"], obj.get("encoding"))
+        text = _file_text(file_id)
         return {"object": "vector_store.file_content.page", "data": [{"type": "text", "text": text}],
                 "has_more": False, "next_page": None}
 
@@ -342,7 +341,7 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     # ---- search ------------------------------------------------------------------------------------------
 
     @app.post("/v1/vector_stores/{vector_store_id}/search", tags=["search"])
-    def search(vector_store_id: str, body: SearchRequest) -> dict[str, Any]:
+    def search(vector_store_id: str, body: SearchRequest) -> Any:
         target = store(vector_store_id)
         check_k(body.max_num_results)
         text = body.query if isinstance(body.query, str) else " ".join(body.query)
@@ -355,7 +354,16 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
         model = target.config()["vscli"]["model"]
         searcher = Searcher(target, mode, body.filters, options.score_threshold,
                             encoder=_encoder(model) if mode != "keyword" else None)
-        return page(text, searcher.results(text, body.max_num_results))
+        results = searcher.results(text, body.max_num_results)
+        if body.full_files is not None:
+            return near_ai_results(results, body.full_files, _file_text)
+        return page(text, results)
+
+    def _file_text(file_id: str) -> str:
+        from vscli.extract import extract_text
+
+        obj = registry.get(file_id)
+        return extract_text(registry.read(file_id), obj["filename"], obj.get("encoding"))
 
     def _encoder(model: str) -> Any:
         with encoders_lock:  # one encoder per model for the server's life: no load per request
