@@ -28,6 +28,14 @@ class ChatServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
+            def do_GET(self) -> None:
+                server.requests.append({"path": self.path, "body": None,
+                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
+                if self.path != "/v1/models":
+                    return self._json(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
+                return self._json(200, {"object": "list", "data": [{"id": "test-model", "object": "model",
+                                                                    "created": 0, "owned_by": "tests"}]})
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({"path": self.path, "body": body,

@@ -305,3 +305,34 @@ def test_batch_cancel_ranker_none_purposes_and_upload_identity(server: Server, d
     client.files.delete(second.id)
     assert client.files.retrieve(first.id).id == first.id
     assert [f.id for f in client.vector_stores.files.list(vector_store_id=other.id)] == [first.id]
+
+
+def test_chat_is_passed_through_to_the_ask_endpoint(home: Path) -> None:
+    """NEAR AI's tutorial calls `client.chat.completions.create` on the same base URL as the vector stores:
+    vscli had no /v1/chat/completions (404) nor /v1/models (issue 16). Now they reach `ask`'s endpoint."""
+    from tests.chat_server import ANSWER, ChatServer
+
+    with ChatServer() as chat:
+        srv = Server(home, "--api-key", KEY, env={"VSCLI_BASE_URL": chat.base_url, "VSCLI_API_KEY": "upstream-key"})
+        try:
+            client = srv.client()
+            answer = client.chat.completions.create(model="test-model",
+                                                    messages=[{"role": "user", "content": "hello"}])
+            assert answer.choices[0].message.content == ANSWER
+            streamed = client.chat.completions.create(model="test-model", stream=True,
+                                                      messages=[{"role": "user", "content": "hello"}])
+            assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == ANSWER
+            assert [m.id for m in client.models.list()] == ["test-model"]
+            with pytest.raises(openai.NotFoundError, match="missing-model"):  # upstream errors pass through
+                client.chat.completions.create(model="missing-model", messages=[{"role": "user", "content": "x"}])
+        finally:
+            srv.stop()
+        keys = {r["headers"].get("authorization") for r in chat.requests}
+        assert keys == {"Bearer upstream-key"}  # the upstream's key, never the server's
+    bare = Server(home, "--api-key", KEY)
+    try:
+        with pytest.raises(openai.APIStatusError, match="no chat endpoint configured") as caught:
+            bare.client().chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert caught.value.status_code == 503
+    finally:
+        bare.stop()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Annotated, Any, Iterable, Optional, Union
 
+from fastapi import Body as JsonBody
 from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -25,6 +27,7 @@ from vscli import chunking, liveness
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Unavailable, VscliError
 from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
+from vscli.server.chat_proxy import forward
 from vscli.server.limits import BodyLimit
 from vscli.server.listing import paginate
 from vscli.server.near_ai import near_ai_results
@@ -364,6 +367,16 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
 
         obj = registry.get(file_id)
         return extract_text(registry.read(file_id), obj["filename"], obj.get("encoding"))
+
+    # ---- chat, passed through to `ask`'s endpoint (`vscli.server.chat_proxy`) ---------------------------
+
+    @app.post("/v1/chat/completions", tags=["chat"])
+    def chat_completions(body: Annotated[dict[str, Any], JsonBody()]) -> Any:
+        return forward("POST", "chat/completions", json.dumps(body).encode())
+
+    @app.get("/v1/models", tags=["chat"])
+    def models() -> Any:
+        return forward("GET", "models", None)
 
     def _encoder(model: str) -> Any:
         with encoders_lock:  # one encoder per model for the server's life: no load per request
