@@ -39,7 +39,7 @@ def measure(name: str, home: Path, store_id: str, queries: np.ndarray, truth: np
     latencies, recalls = [], []
     with store.opened():
         snap.vector_hits(queries[0], 10, None)  # warm: open the index / connection
-        for q, want in zip(queries, truth):
+        for q, want in zip(queries, truth, strict=False):
             t = time.perf_counter()
             hits = snap.vector_hits(q, 10, None)
             latencies.append(time.perf_counter() - t)
@@ -72,9 +72,9 @@ def main() -> None:
             store_id, seconds = build(home, vectors, args.commits, **create)
             rows[name] = {"insert_per_s": len(vectors) / seconds, **measure(name, home, store_id, queries, truth)}
             rows[name]["store_id"], rows[name]["home"] = store_id, home  # type: ignore[assignment]
+        from vscli.backends import new_spec
         from vscli.store import Store
         from vscli.workspace import Workspace
-        from vscli.backends import new_spec
 
         store = Store(Workspace(rows["faiss"]["home"]), rows["faiss"]["store_id"])  # type: ignore[arg-type]
         print("migrating the faiss store to a second Milvus Lite file ...", file=sys.stderr, flush=True)

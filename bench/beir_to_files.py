@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path, help="a BEIR dataset directory (holding corpus.jsonl)")

@@ -151,14 +151,16 @@ def main() -> None:
         truth = [[chunk_id(int(r) // CHUNKS_PER_FILE + 1, int(r) % CHUNKS_PER_FILE) for r in row] for row in truth_rows]
         del vectors
 
-        out = subprocess.run([sys.executable, "-c", OPEN_AND_SEARCH, str(home), store_id, str(Path(tmp) / "queries.npy")],
+        out = subprocess.run([sys.executable, "-c", OPEN_AND_SEARCH, str(home), store_id,
+                              str(Path(tmp) / "queries.npy")],
                              env=env, capture_output=True)
         if out.returncode:
             raise SystemExit(out.stderr.decode()[-3000:])
         measured = json.loads(out.stdout)
-        recall = sum(len(set(f) & set(t)) for f, t in zip(measured["results"], truth)) / (10 * len(truth))
+        recall = sum(len(set(f) & set(t)) for f, t in zip(measured["results"], truth, strict=False)) / (10 * len(truth))
         rows.append(("index", "type chosen for this size", measured["index"]))
-        rows.append(("open", "read the store manifest (files.json)", f"{measured['imports'] * 1000:.0f} ms incl. imports"))
+        rows.append(("open", "read the store manifest (files.json)",
+                     f"{measured['imports'] * 1000:.0f} ms incl. imports"))
         rows.append(("open", "open the index (memory-mapped)", f"{measured['open_index'] * 1000:.0f} ms (goal <= 1 s)"))
         rows.append(("search", f"search step, median of {len(truth)} queries",
                      f"{measured['search_ms']:.2f} ms (p95 {measured['search_p95_ms']:.2f} ms; goal <= 20 ms)"))
@@ -180,7 +182,8 @@ def main() -> None:
         file_id = json.loads(subprocess.run([sys.executable, "-m", "vscli", "files", "scale", "--json"], env=env,
                                             capture_output=True, check=True).stdout)["data"][0]["id"]
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "vscli", "rm", "scale", file_id], env=env, capture_output=True, check=True)
+        subprocess.run([sys.executable, "-m", "vscli", "rm", "scale", file_id], env=env, capture_output=True,
+                       check=True)
         rows.append(("rm", "remove one file (1000 chunks) from the store", f"{time.perf_counter() - start:.1f} s"))
     print("| case | what | figure |")
     print("|---|---|---|")

@@ -47,7 +47,8 @@ class ChatServer:
                                                       "code": "invalid_api_key"}})
                 model = body.get("model")
                 if model == "missing-model":
-                    return self._json(404, {"error": {"message": f"model {model} not found", "code": "model_not_found"}})
+                    return self._json(404, {"error": {"message": f"model {model} not found",
+                                                      "code": "model_not_found"}})
                 if model == "slow-model":
                     time.sleep(5)
                     return self._json(200, _completion(model, server.answer))

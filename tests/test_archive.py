@@ -102,7 +102,8 @@ def test_damaged_archives_change_nothing(cli, exported: Path, home: Path, tmp_pa
     assert_clean_error(cli("--home", str(target), "import", str(evil)), ExitCode.CORRUPT, "unexpected archive member")
     not_archive = tmp_path / "notes.txt"
     not_archive.write_text("hello")
-    assert_clean_error(cli("--home", str(target), "import", str(not_archive)), ExitCode.USAGE, "not a vscli store archive")
+    assert_clean_error(cli("--home", str(target), "import", str(not_archive)), ExitCode.USAGE,
+                       "not a vscli store archive")
     assert_clean_error(cli("--home", str(target), "import", str(tmp_path / "none.tar.gz")), ExitCode.NOT_FOUND)
     assert snapshot(target) == before
     assert not list((target / "stores").glob(".import-*")) and not list((target / "files").glob(".import-*"))

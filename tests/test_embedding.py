@@ -1,4 +1,5 @@
-"""The real model: windows fit its 256-piece limit, and text past that limit is still searchable."""
+"""The real model: windows fit its 256-piece limit, text past that limit is still searchable, and the
+ONNX path that ingest runs on gives sentence-transformers' windows and vectors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from vscli.embedding import bundled_model_path, load_embedder
+from vscli.embedding import bundled_model_path, load_embedder, load_model
+from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
 from vscli.embedding.windows import split_windows
 
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -18,7 +20,7 @@ SECRET = "The lighthouse keeper hid the spare key to the lantern room inside a t
 
 @pytest.fixture(scope="module")
 def embedder():
-    return load_embedder("all-MiniLM-L6-v2")
+    return load_model("all-MiniLM-L6-v2")
 
 
 def test_default_model_is_the_bundled_genuine_weights() -> None:
@@ -34,7 +36,7 @@ def test_model_reads_256_pieces(embedder) -> None:
 def test_long_text_is_split_into_windows_that_fit(embedder) -> None:
     text = FILLER * 30 + SECRET  # about 700 word pieces
     tok = embedder.model.tokenizer
-    windows, owners = split_windows([text, "short text"], tok, embedder.max_pieces)
+    windows, owners = split_windows([text, "short text"], embedder.piece_offsets, embedder.max_pieces)
     assert owners.count(0) >= 3 and owners.count(1) == 1
     for w in windows:
         assert len(tok(w, add_special_tokens=False)["input_ids"]) <= embedder.max_pieces
@@ -45,7 +47,7 @@ def test_long_text_is_split_into_windows_that_fit(embedder) -> None:
 
 def test_words_are_not_cut_at_window_edges(embedder) -> None:
     text = " ".join(["incomprehensibilities"] * 400)
-    windows, _ = split_windows([text], embedder.model.tokenizer, embedder.max_pieces)
+    windows, _ = split_windows([text], embedder.piece_offsets, embedder.max_pieces)
     for w in windows:
         assert set(w.split()) == {"incomprehensibilities"}
 
@@ -71,3 +73,24 @@ def test_vectors_are_normalized_and_batched_like_single_calls(embedder) -> None:
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
     for i, t in enumerate(texts):
         assert float(batch[i] @ embedder.embed_query(t)) > 0.9999
+
+
+def test_ingest_runs_on_the_onnx_export_with_the_same_windows_and_vectors(embedder) -> None:
+    """Ingest used to run the model through torch; it now runs the verified export, which must cut the
+    same windows and give the same vectors, padded batches of mixed lengths included."""
+    fast = load_embedder("all-MiniLM-L6-v2")
+    assert isinstance(fast, OnnxDocumentEmbedder)
+    texts = [FILLER * 13 + SECRET, FILLER * 14, "short text", "Quokka 🐾 on Rottnest Island; café crème at 07:30.",
+             FILLER * 30 + SECRET, " ".join(["incomprehensibilities"] * 400), "a", "UPPER CASE AND\ttabs\n\nlines",
+             *(FILLER[: 20 + 9 * i] for i in range(20))]
+    assert split_windows(texts, fast.piece_offsets, fast.max_pieces) == split_windows(
+        texts, embedder.piece_offsets, embedder.max_pieces)
+    reported: list[int] = []
+    vectors, owners = fast.embed_documents(texts, progress=reported.append)
+    reference, reference_owners = embedder.embed_documents(texts)
+    assert owners.tolist() == reference_owners.tolist() and sum(reported) == len(owners)
+    cosines = (vectors * reference).sum(axis=1)
+    assert float(cosines.min()) >= 0.9999, cosines
+    q = fast.embed_query("where is the spare key to the lantern room hidden?")
+    best = [max(float(vectors[i] @ q) for i in np.flatnonzero(owners == t)) for t in (0, 1)]
+    assert best[0] > best[1] + 0.15, best  # the secret, past 256 pieces, reached a vector

@@ -88,7 +88,7 @@ def _readme_figures() -> dict[str, dict[str, float]]:
     figures = {}
     for mode, *values in re.findall(r"^\| (hybrid-rrf|hybrid|vector|keyword) +\| ([\d.]+) +\| ([\d.]+) +\| "
                                     r"([\d.]+) +\| ([\d.]+) +\|", section, re.M):
-        figures[mode] = dict(zip(ev.METRICS, map(float, values)))
+        figures[mode] = dict(zip(ev.METRICS, map(float, values), strict=False))
     return figures
 
 

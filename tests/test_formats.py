@@ -78,7 +78,7 @@ def store(cli) -> str:
 def test_pdf_text_and_page_numbers(cli, store, tmp_path: Path) -> None:
     extracted = extract(make_pdf(PAGES), "survey.pdf")
     assert [n for n, _, _ in extracted.pages] == [1, 2, 3]
-    for (number, start, end), text in zip(extracted.pages, PAGES):
+    for (_number, start, end), text in zip(extracted.pages, PAGES, strict=False):
         assert extracted.text[start:end] == text
     pdf = tmp_path / "survey.pdf"
     pdf.write_bytes(make_pdf(PAGES))
@@ -200,7 +200,8 @@ def test_unsupported_types_are_refused(cli, store, tmp_path: Path, home: Path, n
 
 
 def test_source_and_config_files_are_text(cli, store, tmp_path: Path) -> None:
-    for name, content in [("app.py", "def handler(event):\n    return 'ok'\n"), ("settings.toml", "[db]\nport = 5432\n"),
+    for name, content in [("app.py", "def handler(event):\n    return 'ok'\n"),
+                          ("settings.toml", "[db]\nport = 5432\n"),
                           ("notes.rst", "Title\n=====\n\nReStructuredText body.\n"), ("Makefile", "all:\n\techo hi\n")]:
         (tmp_path / name).write_text(content)
         assert extract((tmp_path / name).read_bytes(), name).text == content

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vscli.index import chunk_id, file_id_range, open_index, split_chunk_id
-from vscli.index import faiss_index
+from vscli.index import chunk_id, faiss_index, file_id_range, open_index, split_chunk_id
 from vscli.index.faiss_index import FaissIndex, recall_at_10
 
 DIM = 32

@@ -87,7 +87,8 @@ def test_migrate_round_trip_gives_identical_results(cli, dataset: Path, home: Pa
 
     assert_clean_error(cli("migrate", "docs", "--to", "faiss"), ExitCode.USAGE, "already on that backend")
     assert_clean_error(cli("migrate", "docs", "--to", "milvus"), ExitCode.USAGE, "needs --uri")
-    assert_clean_error(cli("migrate", "docs", "--to", "qdrant"), ExitCode.USAGE, "the backend must be one of faiss, milvus")
+    assert_clean_error(cli("migrate", "docs", "--to", "qdrant"), ExitCode.USAGE,
+                       "the backend must be one of faiss, milvus")
 
 
 def test_a_failed_migration_leaves_the_store_as_it_was(cli, dataset: Path, home: Path) -> None:
@@ -252,7 +253,8 @@ def test_doctor_and_a_collection_dropped_outside_vscli(cli, dataset: Path, tmp_p
     for v in (1, 0, True, False, 2.5, "1", "x", 'q"uo\\te', "2020-01-01", 7)
 ] + [{"type": t, "key": "a", "value": vs} for t in ("in", "nin") for vs in ([1, "x"], [True], ["x", "y"], [2.5, 7])]
   + [{"type": "or", "filters": [{"type": "eq", "key": "a", "value": 7}, {"type": "ne", "key": "b", "value": "x"}]},
-     {"type": "and", "filters": [{"type": "gte", "key": "a", "value": 1}, {"type": "nin", "key": "b", "value": ["y"]}]}],
+     {"type": "and", "filters": [{"type": "gte", "key": "a", "value": 1},
+                                 {"type": "nin", "key": "b", "value": ["y"]}]}],
   ids=lambda f: json.dumps(f)[:50])
 def test_filter_expressions_select_at_least_what_openai_rules_do(flt: dict, filter_collection: tuple) -> None:
     """A Milvus expression may select more (the reader re-checks), never less."""

@@ -59,7 +59,7 @@ def assert_all_searchable(home: Path, files: dict[str, str]) -> None:
     result = run_vscli("query", "docs", "-", "-k", "1", home=home, input=queries.encode())
     assert result.returncode == 0, result.stderr
     pages = [json.loads(line) for line in result.stdout.decode().splitlines()]
-    for (name, _), page in zip(wanted.items(), pages):
+    for (name, _), page in zip(wanted.items(), pages, strict=False):
         assert page["data"][0]["filename"] == name, (name, page["data"][0]["filename"])
 
 
@@ -196,7 +196,8 @@ def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
     result = _in_mount_namespace(f"""
         export VSCLI_HOME={home}
         mount --bind "$VSCLI_HOME" "$VSCLI_HOME" && mount -o remount,bind,ro "$VSCLI_HOME" || exit 99
-        run() {{ name=$1; shift; "$PYTHON" -m vscli "$@" > {out}/$name.out 2> {out}/$name.err; echo $? > {out}/$name.rc; }}
+        run() {{ name=$1; shift
+                 "$PYTHON" -m vscli "$@" > {out}/$name.out 2> {out}/$name.err; echo $? > {out}/$name.rc; }}
         run query query docs "what is data mining?" --json
         run keyword query docs "data mining" --mode keyword --json
         run vector query docs "data mining" --mode vector --json
@@ -249,7 +250,8 @@ def test_full_disk_keeps_the_old_state(tmp_path: Path, dataset: Path, backend: s
         rm -f {mnt}/filler; head -c $(( $(df --output=avail -B1 {mnt} | tail -1) - 300000 )) /dev/zero > {mnt}/filler
         "$PYTHON" -m vscli upload {big} --store docs > {out}/upload.out 2> {out}/upload.err; echo $? > {out}/upload.rc
         "$PYTHON" -m vscli status docs --json > {out}/status.out 2> {out}/status.err
-        "$PYTHON" -m vscli query docs "what is data mining?" --json > {out}/query.out 2> {out}/query.err; echo $? > {out}/query.rc
+        "$PYTHON" -m vscli query docs "what is data mining?" --json > {out}/query.out 2> {out}/query.err
+        echo $? > {out}/query.rc
         "$PYTHON" -m vscli doctor docs --json > {out}/doctor.out 2> {out}/doctor.err
         rm -f {mnt}/filler
         "$PYTHON" -m vscli upload {big} --store docs > {out}/retry.out 2> {out}/retry.err; echo $? > {out}/retry.rc

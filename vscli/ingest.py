@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
 from vscli.chunking import Chunk, chunk_text
 from vscli.errors import VscliError
 

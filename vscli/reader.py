@@ -86,6 +86,10 @@ class Snapshot:
         """Cosine hits among the files that pass the filter (all files without one)."""
         return self._hits(lambda n: self.reader().vector_hits(query_vector, n, flt), k, flt)
 
+    def open_vectors(self) -> None:
+        """Open the vector index ahead of the search (while the query's vector is being made)."""
+        self.reader().open_vectors()
+
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
         """BM25 hits among the files that pass the filter."""
         return self._hits(lambda n: self.reader().keyword_hits(text, n, flt), k, flt)

@@ -16,8 +16,9 @@ Filters select files before ranking, so top k is cut from the matching files onl
 from __future__ import annotations
 
 import math
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from vscli.errors import CorruptData, InvalidInput
 from vscli.index.keyword import identifier_share
@@ -147,10 +148,32 @@ class Searcher:
             raise InvalidInput("the query must not be empty")
         check_text(query, "the query")
         vector = self._embed(query) if self.mode != "keyword" else None
-        with self.store.opened(self.config):
-            return self._results(query, vector, k)
+        try:
+            with self.store.opened(self.config):
+                return self._results(query, vector, k)
+        finally:
+            if vector is not None:
+                vector.settle()  # never leave the encoder loading into the interpreter's shutdown
 
-    def _results(self, query: str, vector: Any, k: int) -> list[dict[str, Any]]:
+    def _embed(self, query: str) -> PendingVector:
+        """The query's vector. The first query of a process loads the encoder in a worker thread
+        (onnxruntime builds its session without the GIL) while this thread reads the store, opens the
+        vector index and runs the keyword search."""
+        if self._encoder is not None:
+            return PendingVector.ready(self._encoder.embed_query(query))
+        model = self.config["vscli"]["model"]
+
+        def load_and_embed() -> Any:
+            from vscli.embedding import load_query_encoder
+
+            encoder = load_query_encoder(model)
+            vector = encoder.embed_query(query)
+            self._encoder = encoder
+            return vector
+
+        return PendingVector(load_and_embed)
+
+    def _results(self, query: str, vector: PendingVector | None, k: int) -> list[dict[str, Any]]:
         for attempt in range(READ_RETRIES):
             try:
                 snap = self._snapshot = self.store.snapshot(self._snapshot)
@@ -167,13 +190,6 @@ class Searcher:
                 time.sleep(0.05)  # a commit replaced what we were reading: read the new state
         return []
 
-    def _embed(self, query: str) -> Any:
-        if self._encoder is None:
-            from vscli.embedding import load_query_encoder
-
-            self._encoder = load_query_encoder(self.config["vscli"]["model"])
-        return self._encoder.embed_query(query)
-
     def _floor(self, snap: Snapshot, query: str) -> float | None:
         """The lowest score kept, on the scale of the mode's hits."""
         if self.min_score != AUTO:
@@ -182,17 +198,53 @@ class Searcher:
             return RELEVANT * snap.keyword_scale(query)
         return RELEVANT
 
-    def _ranked(self, snap: Snapshot, query: str, vector: Any, k: int) -> list[tuple[int, float]]:
-        if self.mode == "vector":
-            return snap.vector_hits(vector, k, self.filters)
-        if self.mode == "keyword":
+    def _ranked(self, snap: Snapshot, query: str, vector: PendingVector | None,
+                k: int) -> list[tuple[int, float]]:
+        if self.mode == "keyword" or vector is None:
             return snap.keyword_hits(query, k, self.filters)
+        snap.open_vectors()  # while the vector is being made
+        if self.mode == "vector":
+            return snap.vector_hits(vector.get(), k, self.filters)
         depth = max(k, FUSION_DEPTH)
-        vector_hits = snap.vector_hits(vector, depth, self.filters)
-        keyword_hits = snap.keyword_hits(query, depth, self.filters)
+        keyword_hits = snap.keyword_hits(query, depth, self.filters)  # also while the vector is being made
+        vector_hits = snap.vector_hits(vector.get(), depth, self.filters)
         if self.fusion == "rrf":
             return fuse([vector_hits, keyword_hits])[:k]
         return fuse_scores(vector_hits, keyword_hits, depth, snap.keyword_scale(query), keyword_weight(query))[:k]
+
+
+class PendingVector:
+    """A value being made in a daemon worker thread; `get` waits for it (and raises what it raised)."""
+
+    def __init__(self, make: Callable[[], Any] | None = None) -> None:
+        self._outcome: dict[str, Any] = {}
+        self._worker: threading.Thread | None = None
+        if make is not None:
+            self._worker = threading.Thread(target=self._run, args=(make,), name="vscli-query-vector", daemon=True)
+            self._worker.start()
+
+    @classmethod
+    def ready(cls, value: Any) -> PendingVector:
+        pending = cls()
+        pending._outcome["value"] = value
+        return pending
+
+    def _run(self, make: Callable[[], Any]) -> None:
+        try:
+            self._outcome["value"] = make()
+        except BaseException as exc:  # handed to the thread that waits for the value
+            self._outcome["error"] = exc
+
+    def settle(self) -> None:
+        """Wait for the worker to end, whatever it made."""
+        if self._worker is not None:
+            self._worker.join()
+
+    def get(self) -> Any:
+        self.settle()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["value"]
 
 
 def keyword_weight(query: str) -> float:

@@ -151,14 +151,19 @@ class Store:
             raise os_error("write", self.dir / "files.json", exc) from exc
 
     def _index_path(self, generation: int) -> Path | None:
-        return self.dir / f"index-{generation}.faiss" if generation else None
+        return self.index_file(generation) if generation else None
 
-    def _chunks_path(self, serial: int) -> Path:
+    def index_file(self, generation: int) -> Path:
+        """The FAISS index file of a generation (generation 0 is the empty store: it has none)."""
+        return self.dir / f"index-{generation}.faiss"
+
+    def chunks_path(self, serial: int) -> Path:
+        """A processed file's chunk manifest."""
         return self.dir / "chunks" / f"{serial}.json"
 
     def chunk_manifest(self, serial: int) -> dict[str, Any]:
         """The chunk texts and offsets of one processed file (FileNotFoundError when missing)."""
-        path = self._chunks_path(serial)
+        path = self.chunks_path(serial)
         return check_chunks(read_json(path), path)
 
     # ---- the vector_store object -------------------------------------------------------------------
@@ -394,9 +399,10 @@ class Store:
 
     def create_batch(self, file_ids: list[str]) -> dict[str, Any]:
         """Record a `vector_store.files_batch` over files already attached; returns it."""
-        batch = {"id": new_id("vsfb_"), "created_at": int(time.time()), "file_ids": list(dict.fromkeys(file_ids))}
-        write_json(self.dir / "batches" / f"{batch['id']}.json", batch)
-        return self.batch(batch["id"])
+        batch_id = new_id("vsfb_")
+        batch = {"id": batch_id, "created_at": int(time.time()), "file_ids": list(dict.fromkeys(file_ids))}
+        write_json(self.dir / "batches" / f"{batch_id}.json", batch)
+        return self.batch(batch_id)
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         """A batch with its file counts and status, computed from its files' current states."""
@@ -514,15 +520,14 @@ class Store:
         jobs = self.pending_jobs(file_ids)
         if not jobs:
             return
-        from vscli.embedding import ensure_query_export, load_embedder, resolve_model
+        from vscli.embedding import load_embedder
         from vscli.ingest import prepare
 
         try:
-            embedder = load_embedder(self.model())
+            embedder = load_embedder(self.model())  # exports the model on first use: fast from then on
         except VscliError as exc:
             self._fail(jobs, {"code": "server_error", "message": exc.message})
             raise
-        ensure_query_export(embedder, resolve_model(self.model()))  # once per model: fast queries
         hook = progress or (lambda event, amount: None)
         try:
             for batch in _batches(jobs):
@@ -566,11 +571,11 @@ class Store:
                     old_serial = entry["vscli"].get("serial")
                     if old_serial is not None:
                         change.writer.remove(old_serial)
-                        change.garbage.append(self._chunks_path(old_serial))
+                        change.garbage.append(self.chunks_path(old_serial))
                     serial = int(state.get("next_serial", 1))
                     state["next_serial"] = serial + 1
                     write_json(
-                        self._chunks_path(serial),
+                        self.chunks_path(serial),
                         {
                             "file_id": entry["id"],
                             "chunks": [
@@ -580,6 +585,7 @@ class Store:
                             ],
                         },
                     )
+                    assert result.vectors is not None and result.owners is not None  # no error: embedded
                     change.writer.add(serial, entry, [c.text for c in result.chunks], result.vectors,
                                       result.owners)
                     entry["status"] = "completed"
@@ -661,7 +667,7 @@ class Store:
             with self._changing(state) as change:
                 for serial in serials:
                     change.writer.remove(serial)
-                    change.garbage.append(self._chunks_path(serial))
+                    change.garbage.append(self.chunks_path(serial))
         _delete_quietly(change.garbage)
         return list(dict.fromkeys(file_ids))
 
@@ -917,7 +923,7 @@ def create_store(
     dimension = _model_dimension(model)
     ws.ensure()
     now = int(time.time())
-    config = {
+    config: dict[str, Any] = {
         "id": store_id,
         "object": "vector_store",
         "created_at": now,

@@ -32,6 +32,9 @@ class Writer(Protocol):
 
 
 class Reader(Protocol):
+    def open_vectors(self) -> None:
+        """Get ready to search vectors (a query does this while its vector is being made)."""
+
     def vector_hits(self, query: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits: ...
 
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits: ...

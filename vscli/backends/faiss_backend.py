@@ -68,7 +68,7 @@ class FaissBackend:
 
         index = self.store._load_index(int(state.get("generation", 0)), self.store.config()["vscli"]["dimension"])
         serials, counts = np.unique(index.ids() >> vindex.CHUNK_BITS, return_counts=True)
-        return dict(zip(serials.tolist(), counts.tolist()))
+        return dict(zip(serials.tolist(), counts.tolist(), strict=False))
 
     def describe(self, state: dict[str, Any]) -> str:
         return state.get("index", "faiss flat (exact), 0 vectors")
@@ -148,13 +148,18 @@ class FaissReader:
         self._vectors: vindex.VectorIndex | None = None
         self._keyword: KeywordIndex | None = None
 
+    def open_vectors(self) -> None:
+        snap = self.snapshot
+        if snap.generation and self._vectors is None:
+            self._vectors = vindex.open_index(snap.store.index_file(snap.generation),
+                                              snap.config["vscli"]["dimension"], read_only=True)
+
     def vector_hits(self, query: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits:
         snap = self.snapshot
         if not snap.generation:
             return []
-        if self._vectors is None:
-            self._vectors = vindex.open_index(snap.store._index_path(snap.generation),
-                                              snap.config["vscli"]["dimension"], read_only=True)
+        self.open_vectors()
+        assert self._vectors is not None
         return self._vectors.search(query, k, snap.allowed_ids(flt) if flt is not None else None)
 
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:

@@ -249,7 +249,7 @@ def _rows(serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndar
           owners: np.ndarray) -> list[dict[str, Any]]:
     rows = []
     windows: dict[int, int] = {}
-    for vector, position in zip(vectors.tolist(), owners.tolist()):
+    for vector, position in zip(vectors.tolist(), owners.tolist(), strict=False):
         window = windows.get(position, 0)
         windows[position] = window + 1
         if window >= 1 << WINDOW_BITS:
@@ -350,6 +350,9 @@ class MilvusReader:
     def __init__(self, backend: MilvusBackend, snapshot: Snapshot) -> None:
         self.backend = backend
         self.snapshot = snapshot
+
+    def open_vectors(self) -> None:
+        """Nothing to open ahead: the connection is the store's, opened for the query already."""
 
     def _expression(self, flt: dict[str, Any] | None) -> str:
         from vscli.backends.milvus_filters import to_expression

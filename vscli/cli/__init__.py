@@ -6,7 +6,6 @@ from __future__ import annotations
 from vscli.cli import ask, config_cmd, eval_cmd, files, query, serve_cmd, stores, workspace_cmd  # noqa: F401  (registers the commands)
 from vscli.cli.app import app
 
-
 COMPLETE_VAR = "_VSCLI_COMPLETE"  # set by the shell completion scripts in completions/
 
 

@@ -26,7 +26,7 @@ _debug = False
 class VscliGroup(TyperGroup):
     """The root command: every error, whatever raised it, leaves through here."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,  # type: ignore[override]
              standalone_mode: bool = True, **extra: Any) -> Any:
         global _debug
         _debug = os.environ.get("VSCLI_DEBUG", "") not in ("", "0")

@@ -25,7 +25,7 @@ def stores(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     try:
         from vscli.store import list_stores
 
-        found = []
+        found: list[tuple[str, str]] = []
         for store in list_stores(_workspace(ctx)):
             name = store.config().get("name", "")
             found += [(name, store.id), (store.id, name)] if name else [(store.id, "")]

@@ -71,9 +71,9 @@ def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Opt
         raise InvalidInput("--filename names a single upload; got several files")
     inputs: list[Input] = []
     try:
-        for name, path in sources:
-            data = _read_bounded(name, path, limit)
-            extract_text(data, name_text(str(path)) if path else name, encoding)
+        for name, source in sources:
+            data = _read_bounded(name, source, limit)
+            extract_text(data, name_text(str(source)) if source else name, encoding)
             inputs.append(_spool(ws, name, data))
     except BaseException:
         discard(inputs)

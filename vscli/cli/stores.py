@@ -152,7 +152,7 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
         ("chunking", chunking),
         ("backend", settings["backend"]),
         ("index", settings["index"]),
-        ("query encoder", _query_encoder(settings["model"])),
+        ("encoder", _encoder(settings["model"])),
         ("created", render.timestamp(obj["created_at"])),
         ("last active", render.timestamp(obj["last_active_at"])),
         ("expires", render.timestamp(obj["expires_at"]) if obj["expires_at"] else "never"),
@@ -162,9 +162,9 @@ def _print_status(s: Store, obj: dict, as_json: bool) -> None:
     render.pairs(rows)
 
 
-def _query_encoder(model: str) -> str:
+def _encoder(model: str) -> str:
     from vscli.embedding import resolve_model
-    from vscli.embedding.onnx_export import describe
+    from vscli.embedding.onnx_query import describe
 
     return describe(resolve_model(model))
 

@@ -19,10 +19,12 @@ class SentenceTransformerEmbedder:
         transformers.logging.disable_progress_bar()
         self.name = name
         self.model = SentenceTransformer(path, device="cpu")
-        self.max_pieces = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
+        self.max_pieces = int(self.model.max_seq_length or 0) - 2  # [CLS] and [SEP]
         dim = self.model.get_embedding_dimension() if hasattr(
             self.model, "get_embedding_dimension"
         ) else self.model.get_sentence_embedding_dimension()
+        if dim is None or self.max_pieces <= 0:
+            raise ValueError("the model does not say its dimension or its maximum sequence length")
         self.dimension = int(dim)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -35,10 +37,17 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def piece_offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Character offsets of each text's word pieces, without special tokens or truncation."""
+        encoded = self.model.tokenizer(
+            texts, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
+        return [list(map(tuple, offsets)) for offsets in encoded["offset_mapping"]]
+
     def embed_documents(
         self, texts: list[str], progress: Progress | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        windows, owners = split_windows(texts, self.model.tokenizer, self.max_pieces)
+        windows, owners = split_windows(texts, self.piece_offsets, self.max_pieces)
         if not windows:
             return np.zeros((0, self.dimension), np.float32), np.zeros(0, np.int64)
         # Encode longest first in slices: similar lengths batch well, and progress moves steadily.

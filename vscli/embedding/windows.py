@@ -8,24 +8,30 @@ overlapping a little; each window gets its own vector and the index maps all of 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Callable, Sequence
+
+Offsets = Sequence[tuple[int, int]]
+PieceOffsets = Callable[[list[str]], Sequence[Offsets]]  # texts -> each text's word-piece offsets
 
 # Slack under the model's limit: re-tokenizing a window's text can differ by a piece or two at its edges.
 SLACK_PIECES = 4
 OVERLAP_PIECES = 32
 
 
-def split_windows(texts: Sequence[str], tokenizer: Any, max_pieces: int) -> tuple[list[str], list[int]]:
-    """All windows of all texts, and for each window the index of the text it came from."""
+def split_windows(
+    texts: Sequence[str], piece_offsets: PieceOffsets, max_pieces: int
+) -> tuple[list[str], list[int]]:
+    """All windows of all texts, and for each window the index of the text it came from.
+
+    `piece_offsets` gives the character offsets of each text's word pieces (no special tokens, no
+    truncation): the sentence-transformers tokenizer and the ONNX path's tokenizers.Tokenizer give the
+    same ones, so both paths cut the same windows."""
     if not texts:
         return [], []
     limit = max_pieces - SLACK_PIECES
-    encoded = tokenizer(
-        list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-    )
     windows: list[str] = []
     owners: list[int] = []
-    for i, (text, offsets) in enumerate(zip(texts, encoded["offset_mapping"])):
+    for i, (text, offsets) in enumerate(zip(texts, piece_offsets(list(texts)), strict=True)):
         if len(offsets) <= limit:
             windows.append(text)
             owners.append(i)

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 from pathlib import Path
 from typing import Protocol
 
-
 CHUNK_BITS = 24  # up to 16.7M chunks per file
 
 

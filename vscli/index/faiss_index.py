@@ -127,7 +127,7 @@ class FaissIndex:
         while True:
             scores, ids = self._index.search(q, fetch, params=params)
             best: dict[int, float] = {}
-            for cid, score in zip(ids[0].tolist(), scores[0].tolist()):
+            for cid, score in zip(ids[0].tolist(), scores[0].tolist(), strict=False):
                 if cid >= 0 and cid not in best:
                     best[cid] = score
             if len(best) >= k or fetch >= self.size:
@@ -154,9 +154,9 @@ class FaissIndex:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, np.int64))
         ivf = self._ivf
         if ivf is None:
-            params = faiss.SearchParameters(sel=selector)
+            params: Any = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # SWIG kwargs
         else:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)  # type: ignore[call-arg]
         params._selector = selector  # the parameters hold a raw pointer: keep the selector alive
         return params
 
@@ -222,7 +222,7 @@ def _trained_size(nlist: int) -> float:
 
 
 def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth))
+    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=False))
     return hits / truth.size
 
 

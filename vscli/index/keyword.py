@@ -214,7 +214,7 @@ class KeywordWriter:
         import tantivy
 
         self.delete([serial])
-        for cid, text in zip(chunk_ids, texts):
+        for cid, text in zip(chunk_ids, texts, strict=False):
             doc = tantivy.Document()
             doc.add_unsigned("cid", cid)
             doc.add_unsigned("serial", serial)

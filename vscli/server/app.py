@@ -178,7 +178,7 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     # ---- files ----------------------------------------------------------------------------------------
 
     @app.post("/v1/files", tags=["files"])
-    def upload_file(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
+    def upload_file(file: UploadFile = File(...), purpose: str = Form(...)) -> Any:  # noqa: B008 (FastAPI's way)
         if purpose not in PURPOSES:
             raise InvalidInput(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose[:40]!r}")
         limit = max_file_bytes()
@@ -383,7 +383,7 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
             if model not in encoders:
                 from vscli.embedding import load_query_encoder
 
-                encoders[model] = load_query_encoder(model)
+                encoders[model] = load_query_encoder(model, long_lived=True)
             return encoders[model]
 
     app.state.processor = processor
