@@ -151,9 +151,10 @@ class Searcher:
         try:
             with self.store.opened(self.config):
                 return self._results(query, vector, k)
-        finally:
+        except Exception:
             if vector is not None:
                 vector.settle()  # never leave the encoder loading into the interpreter's shutdown
+            raise  # (but Ctrl-C does not wait for it)
 
     def _embed(self, query: str) -> PendingVector:
         """The query's vector. The first query of a process loads the encoder in a worker thread
@@ -161,6 +162,11 @@ class Searcher:
         vector index and runs the keyword search."""
         if self._encoder is not None:
             return PendingVector.ready(self._encoder.embed_query(query))
+        # Both threads need numpy (onnxruntime there, faiss here). Two threads importing it at once can
+        # fail ("cannot import name '__cpu_features__' from partially initialized module"; 1 run in 30
+        # here): import it in this thread first.
+        import numpy  # noqa: F401
+
         model = self.config["vscli"]["model"]
 
         def load_and_embed() -> Any:

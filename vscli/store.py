@@ -539,6 +539,7 @@ class Store:
                     on_embedded=lambda n: hook("embedded", n),
                 )
                 self._commit(results)
+                self._record_usage(results)
                 hook("files", len(batch))
         except BaseException as exc:  # disk full, Ctrl-C, ...: say why on the files not yet committed
             message = exc.message if isinstance(exc, VscliError) else (str(exc) or type(exc).__name__)
@@ -547,6 +548,19 @@ class Store:
             except BaseException:
                 pass  # e.g. the disk is still full: the next `status` marks them failed instead
             raise
+
+    def _record_usage(self, results: list[Prepared]) -> None:
+        """One line in the workspace's usage log for a committed batch (`vscli usage` sums them)."""
+        from vscli import usage
+
+        embedded = [r for r in results if r.error is None]
+        usage.record(self.ws, {
+            "kind": "ingest", "store": self.id, "files": len(embedded), "failed": len(results) - len(embedded),
+            "chunks": sum(len(r.chunks) for r in embedded),
+            "vectors": sum(len(r.owners) for r in embedded if r.owners is not None),
+            "tokens": sum(c.tokens for r in embedded for c in r.chunks),
+            "bytes": sum(r.job.size for r in embedded),
+        })
 
     def _fail(self, jobs: list[Job], error: dict[str, str]) -> None:
         from vscli.ingest import Prepared

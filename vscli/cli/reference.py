@@ -26,6 +26,8 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("VSCLI_SEARCH_MODE", "the default `--mode` of `query` and `ask`: `hybrid`, `vector` or `keyword`"),
     ("VSCLI_SEARCH_FUSION", "the default `--fusion` of `query` and `ask`: `score` (relevance 0..1) or `rrf`"),
     ("VSCLI_MAX_FILE_BYTES", "the upload size limit in bytes (default 536870912, 512 MB as OpenAI)"),
+    ("VSCLI_USAGE_LOG_BYTES", "the size at which the usage log (`logs/usage.jsonl`) is rotated (default 10485760; "
+     "five rotated files are kept)"),
     ("VSCLI_FLAT_MAX_VECTORS", "the store size (in vectors) above which the index becomes IVF (default 200000)"),
     ("VSCLI_BATCH_CHUNKS", "about how many chunks are embedded and committed together (default 256)"),
     ("VSCLI_BACKEND", "the default `--backend` of `create`: `faiss` or `milvus`"),
@@ -59,6 +61,7 @@ FILES: list[tuple[str, str]] = [
     ("stores/<vs-id>/keyword/", "the keyword (BM25) index: tantivy's segments, one document per chunk"),
     ("locks/", "inter-process locks (filelock)"),
     ("logs/worker.log", "stderr of background workers (`--no-wait`)"),
+    ("logs/usage.jsonl", "the usage log: a line per server request and per embedded batch (`vscli usage`)"),
 ]
 
 

@@ -76,6 +76,9 @@ def serve(
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     render.message(f"serving {ws.root} on http://{shown}:{bound_port}/v1 (API docs: http://{shown}:{bound_port}/docs)"
                    + ("" if api_key else "; no API key") + ". Ctrl-C stops.")
+    from vscli import usage
+
+    usage.set_source("serve")  # this process's usage lines: its requests, and what its thread embeds
     application = create_app(ws, api_key, bound_host=host, allowed_hosts=allowed_host or ())
     server = uvicorn.Server(uvicorn.Config(application, log_level="warning", access_log=False, lifespan="off"))
     server.run(sockets=[sock])

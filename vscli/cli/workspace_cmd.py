@@ -1,4 +1,4 @@
-"""Commands over the whole workspace: info, export, import."""
+"""Commands over the whole workspace: info, usage, export, import."""
 
 
 import sys
@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscli.cli import render
+from vscli.cli import complete, render
 from vscli.cli.app import app, workspace
 from vscli.cli.progress import count_progress
 from vscli.cli.stores import JsonOpt, StoreArg
+from vscli.workspace import Workspace
 
 
 @app.command()
@@ -48,6 +49,62 @@ def info(
               render.human_bytes(s["disk_bytes"]) if "disk_bytes" in s else "",
               s.get("model", ""), s.get("index", s.get("error", ""))] for s in facts["stores"]],
         )
+
+
+@app.command()
+def usage(
+    store: Annotated[Optional[str], typer.Option(
+        "--store", metavar="STORE", autocompletion=complete.stores,
+        help="Only this store (id or name; the id of a deleted store works too).")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", metavar="DATE", help="Only events from this UTC day on (2026-12-01), or an ISO date and time.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a list object of rows.")] = False,
+) -> None:
+    """What was done and embedded, per UTC day and store: server requests and ingest.
+
+    `vscli serve` logs every request; every upload, attach, sync or server processing logs what it
+    embedded (files, chunks, vectors, tokens, bytes). The log is logs/usage.jsonl in the workspace.
+
+    \b
+    Example: vscli usage --since 2026-12-01 --store docs
+    """
+    from vscli import usage as usage_log
+    from vscli.errors import NotFound
+    from vscli.store import resolve_store
+    from vscli.workspace import is_store_id
+
+    ws = workspace()
+    store_id = None
+    if store is not None:
+        try:
+            store_id = resolve_store(ws, store).id
+        except NotFound:
+            if not is_store_id(store):
+                raise
+            store_id = store  # a deleted store's id: its lines are still in the log
+    rows = usage_log.summarize(ws, store_id, usage_log.parse_since(since) if since is not None else None)
+    if as_json:
+        render.emit_json({"object": "list", "data": rows})
+        return
+    names = _store_names(ws)
+    render.table(["DAY", "STORE", "REQUESTS", "ERRORS", "FILES", "FAILED", "CHUNKS", "TOKENS", "BYTES"],
+                 [[r["day"], names.get(r["store"], r["store"]) if r["store"] else "-", r["requests"], r["errors"],
+                   r["files"], r["failed"], r["chunks"], r["tokens"], render.human_bytes(r["bytes"])] for r in rows])
+
+
+def _store_names(ws: Workspace) -> dict[str, str]:
+    """Store id -> "name (id)" for the stores that still exist and have a readable manifest."""
+    from vscli.errors import VscliError
+    from vscli.store import list_stores
+
+    names = {}
+    for s in list_stores(ws):
+        try:
+            names[s.id] = f"{s.config()['name']} ({s.id})"
+        except VscliError:
+            continue
+    return names
 
 
 @app.command()

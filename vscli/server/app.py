@@ -11,8 +11,10 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Optional, Union
 
@@ -23,7 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vscli import chunking, liveness
+from vscli import chunking, liveness, usage
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Unavailable, VscliError
 from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
@@ -42,6 +44,7 @@ RANKERS = {"auto": "hybrid", "default-2024-11-15": "hybrid", "none": "hybrid", "
            "vector": "vector", "keyword": "keyword"}
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 _STATUS = {InvalidInput: 400, StoreExpired: 400, NotFound: 404, CorruptData: 500, Unavailable: 503}
+_STORE_IN_PATH = re.compile(r"^/v1/vector_stores/(vs_[A-Za-z0-9]+)")
 
 
 class Body(BaseModel):
@@ -158,13 +161,19 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
         refused = refusal(request.method, request.headers, names)
         if refused is not None:
-            return error_response(*refused)
+            response = error_response(*refused)
+        elif (request.url.path.startswith("/v1/") and api_key is not None
+              and not _authorized(request.headers.get("authorization", ""), api_key)):
+            response = error_response(401, "Incorrect API key provided", code="invalid_api_key")
+        else:
+            response = await call_next(request)
         if request.url.path.startswith("/v1/"):
-            if api_key is not None and not _authorized(request.headers.get("authorization", ""), api_key):
-                return error_response(401, "Incorrect API key provided", code="invalid_api_key")
-        return await call_next(request)
+            usage.record(ws, request_event(request, response.status_code, time.perf_counter() - started,
+                                           api_key is not None))
+        return response
 
     # Outside `guard`, so the body is counted before any of it is parsed or spooled (`vscli.server.limits`).
     app.add_middleware(BodyLimit, upload_limit=max_file_bytes, too_large=lambda limit: error_response(
@@ -178,7 +187,8 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     # ---- files ----------------------------------------------------------------------------------------
 
     @app.post("/v1/files", tags=["files"])
-    def upload_file(file: UploadFile = File(...), purpose: str = Form(...)) -> Any:  # noqa: B008 (FastAPI's way)
+    def upload_file(request: Request, file: UploadFile = File(...),  # noqa: B008 (FastAPI's way)
+                    purpose: str = Form(...)) -> Any:
         if purpose not in PURPOSES:
             raise InvalidInput(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose[:40]!r}")
         limit = max_file_bytes()
@@ -199,6 +209,7 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
                 raise InvalidInput("the uploaded file is empty")
             obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose, digest.hexdigest(),
                                        reuse=False)  # as in OpenAI, every upload is its own file
+            request.state.bytes_stored = size  # for the usage log
             return public(obj)
         finally:
             tmp.unlink(missing_ok=True)
@@ -371,7 +382,9 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     # ---- chat, passed through to `ask`'s endpoint (`vscli.server.chat_proxy`) ---------------------------
 
     @app.post("/v1/chat/completions", tags=["chat"])
-    def chat_completions(body: Annotated[dict[str, Any], JsonBody()]) -> Any:
+    def chat_completions(request: Request, body: Annotated[dict[str, Any], JsonBody()]) -> Any:
+        if isinstance(body.get("user"), str):
+            request.state.user = body["user"][:200]  # end-user tracking, as LiteLLM promises it
         return forward("POST", "chat/completions", json.dumps(body).encode())
 
     @app.get("/v1/models", tags=["chat"])
@@ -388,6 +401,15 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
 
     app.state.processor = processor
     return app
+
+
+def request_event(request: Request, status: int, seconds: float, keyed: bool) -> dict[str, Any]:
+    """The usage log's line for one request (`vscli.usage`)."""
+    found = _STORE_IN_PATH.match(request.url.path)
+    return {"kind": "request", "method": request.method, "path": request.url.path, "status": status,
+            "latency_ms": round(seconds * 1000, 1), "store": found.group(1) if found else None,
+            "bytes": getattr(request.state, "bytes_stored", None), "user": getattr(request.state, "user", None),
+            "key": "server key" if keyed else None}
 
 
 def _authorized(header: str, api_key: str) -> bool:
