@@ -161,7 +161,7 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
+        started, keyed = time.perf_counter(), False
         refused = refusal(request.method, request.headers, names)
         if refused is not None:
             response = error_response(*refused)
@@ -169,10 +169,10 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
               and not _authorized(request.headers.get("authorization", ""), api_key)):
             response = error_response(401, "Incorrect API key provided", code="invalid_api_key")
         else:
+            keyed = api_key is not None  # the request carried the server's key (or no key is needed)
             response = await call_next(request)
         if request.url.path.startswith("/v1/"):
-            usage.record(ws, request_event(request, response.status_code, time.perf_counter() - started,
-                                           api_key is not None))
+            usage.record(ws, request_event(request, response.status_code, time.perf_counter() - started, keyed))
         return response
 
     # Outside `guard`, so the body is counted before any of it is parsed or spooled (`vscli.server.limits`).
