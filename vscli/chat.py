@@ -93,31 +93,22 @@ def complete(prompt: Prompt, settings: dict[str, Any], stream: bool,
     in a worker thread the deadline can leave behind (a blocking read cannot be interrupted)."""
     import threading
 
+    from vscli.background import Background
+
     deadline = settings["timeout"]
     stopped = threading.Event()
-    outcome: dict[str, Any] = {}
 
     def deliver(text: str) -> None:
         if on_delta is not None and not stopped.is_set():
             on_delta(text)
 
-    def work() -> None:
-        try:
-            outcome["answer"] = _call(prompt, settings, stream, deliver, stopped)
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="vscli-chat", daemon=True)
-    worker.start()
-    worker.join(deadline)
-    if worker.is_alive():
+    worker = Background(lambda: _call(prompt, settings, stream, deliver, stopped), name="vscli-chat")
+    if not worker.wait(deadline):
         stopped.set()
         where = settings.get("base_url") or "the OpenAI API"
         raise EndpointError(f"{where} did not answer within {deadline:g}s (--timeout bounds the whole "
                             "answer; raise it or check the server)")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["answer"]
+    return worker.result()
 
 
 def _call(prompt: Prompt, settings: dict[str, Any], stream: bool, on_delta: Callable[[str], None],

@@ -16,10 +16,10 @@ Filters select files before ranking, so top k is cut from the matching files onl
 from __future__ import annotations
 
 import math
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from vscli.background import Background
 from vscli.errors import CorruptData, InvalidInput
 from vscli.index.keyword import identifier_share
 from vscli.store import MAX_RESULTS, READ_RETRIES, Store
@@ -153,15 +153,15 @@ class Searcher:
                 return self._results(query, vector, k)
         except Exception:
             if vector is not None:
-                vector.settle()  # never leave the encoder loading into the interpreter's shutdown
+                vector.wait()  # never leave the encoder loading into the interpreter's shutdown
             raise  # (but Ctrl-C does not wait for it)
 
-    def _embed(self, query: str) -> PendingVector:
+    def _embed(self, query: str) -> Background:
         """The query's vector. The first query of a process loads the encoder in a worker thread
         (onnxruntime builds its session without the GIL) while this thread reads the store, opens the
         vector index and runs the keyword search."""
         if self._encoder is not None:
-            return PendingVector.ready(self._encoder.embed_query(query))
+            return Background.done(self._encoder.embed_query(query))
         # Both threads need numpy (onnxruntime there, faiss here). Two threads importing it at once can
         # fail ("cannot import name '__cpu_features__' from partially initialized module"; 1 run in 30
         # here): import it in this thread first.
@@ -177,9 +177,9 @@ class Searcher:
             self._encoder = encoder
             return vector
 
-        return PendingVector(load_and_embed)
+        return Background(load_and_embed, name="vscli-query-vector")
 
-    def _results(self, query: str, vector: PendingVector | None, k: int) -> list[dict[str, Any]]:
+    def _results(self, query: str, vector: Background | None, k: int) -> list[dict[str, Any]]:
         for attempt in range(READ_RETRIES):
             try:
                 snap = self._snapshot = self.store.snapshot(self._snapshot)
@@ -204,53 +204,19 @@ class Searcher:
             return RELEVANT * snap.keyword_scale(query)
         return RELEVANT
 
-    def _ranked(self, snap: Snapshot, query: str, vector: PendingVector | None,
+    def _ranked(self, snap: Snapshot, query: str, vector: Background | None,
                 k: int) -> list[tuple[int, float]]:
         if self.mode == "keyword" or vector is None:
             return snap.keyword_hits(query, k, self.filters)
         snap.open_vectors()  # while the vector is being made
         if self.mode == "vector":
-            return snap.vector_hits(vector.get(), k, self.filters)
+            return snap.vector_hits(vector.result(), k, self.filters)
         depth = max(k, FUSION_DEPTH)
         keyword_hits = snap.keyword_hits(query, depth, self.filters)  # also while the vector is being made
-        vector_hits = snap.vector_hits(vector.get(), depth, self.filters)
+        vector_hits = snap.vector_hits(vector.result(), depth, self.filters)
         if self.fusion == "rrf":
             return fuse([vector_hits, keyword_hits])[:k]
         return fuse_scores(vector_hits, keyword_hits, depth, snap.keyword_scale(query), keyword_weight(query))[:k]
-
-
-class PendingVector:
-    """A value being made in a daemon worker thread; `get` waits for it (and raises what it raised)."""
-
-    def __init__(self, make: Callable[[], Any] | None = None) -> None:
-        self._outcome: dict[str, Any] = {}
-        self._worker: threading.Thread | None = None
-        if make is not None:
-            self._worker = threading.Thread(target=self._run, args=(make,), name="vscli-query-vector", daemon=True)
-            self._worker.start()
-
-    @classmethod
-    def ready(cls, value: Any) -> PendingVector:
-        pending = cls()
-        pending._outcome["value"] = value
-        return pending
-
-    def _run(self, make: Callable[[], Any]) -> None:
-        try:
-            self._outcome["value"] = make()
-        except BaseException as exc:  # handed to the thread that waits for the value
-            self._outcome["error"] = exc
-
-    def settle(self) -> None:
-        """Wait for the worker to end, whatever it made."""
-        if self._worker is not None:
-            self._worker.join()
-
-    def get(self) -> Any:
-        self.settle()
-        if "error" in self._outcome:
-            raise self._outcome["error"]
-        return self._outcome["value"]
 
 
 def keyword_weight(query: str) -> float:

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vscli.background import Background
+
 FORMAT_VERSION = 2  # 2: eager-attention graph, weights as external data, verified on padded batches
 CACHE_ENV = "VSCLI_CACHE_DIR"
 
@@ -60,8 +62,6 @@ class OnnxQueryEncoder:
     """
 
     def __init__(self, name: str, directory: Path, meta: dict[str, Any], prepack: bool = False) -> None:
-        import threading
-
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -73,28 +73,18 @@ class OnnxQueryEncoder:
         options.log_severity_level = 3
         if not prepack:
             options.add_session_config_entry("session.disable_prepacking", "1")
-        made: dict[str, Any] = {}
-
-        def make_session() -> None:
-            try:
-                made["session"] = ort.InferenceSession(str(directory / "model.onnx"), options,
-                                                       providers=["CPUExecutionProvider"])
-            except BaseException as exc:  # raised again in the constructor's thread
-                made["error"] = exc
-
         # onnxruntime builds its session without holding the GIL: read the tokenizer meanwhile (~40 ms).
-        builder = threading.Thread(target=make_session, name="vscli-onnx-session", daemon=True)
-        builder.start()
+        session = Background(lambda: ort.InferenceSession(str(directory / "model.onnx"), options,
+                                                          providers=["CPUExecutionProvider"]),
+                             name="vscli-onnx-session")
         try:
             self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
             # The bundled tokenizer.json truncates at 128; the model reads max_seq_length (256) pieces.
             self.tokenizer.enable_truncation(max_length=self.max_seq_length)
             self.tokenizer.no_padding()
         finally:
-            builder.join()
-        if "error" in made:
-            raise made["error"]
-        self.session = made["session"]
+            session.wait()
+        self.session = session.result()
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     def encode(self, texts: list[str]) -> Any:
