@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 import functools
 import os
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from vscli.errors import Unavailable
 
@@ -67,16 +67,9 @@ def quiet_model_libraries() -> None:
 def load_embedder(name: str) -> Embedder:
     """The embedder for ingest, once per process: the verified ONNX export, made here on first use
     (sentence-transformers is loaded for that, then dropped); the model itself if it cannot be exported."""
-    from vscli.embedding import onnx_documents
+    from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
 
-    quiet_model_libraries()
-    resolved = resolve_model(name)
-    fast = onnx_documents.load(name, resolved)
-    if fast is not None:
-        return fast
-    model = load_model(name)
-    ensure_query_export(model, resolved)
-    return onnx_documents.load(name, resolved) or model
+    return _exported(name, lambda directory, meta: OnnxDocumentEmbedder(name, directory, meta))
 
 
 @functools.lru_cache(maxsize=4)
@@ -109,16 +102,24 @@ def load_query_encoder(name: str, long_lived: bool = False) -> QueryEncoder:
     """The fastest verified encoder for queries: the ONNX export when there is one, else the model
     itself (which then exports itself, so the next query is fast). A long-lived process (the server)
     spends ~160 ms more at load to make each query ~3 ms faster."""
-    from vscli.embedding import onnx_query
+    from vscli.embedding.onnx_query import OnnxQueryEncoder
+
+    return _exported(name, lambda directory, meta: OnnxQueryEncoder(name, directory, meta, prepack=long_lived))
+
+
+def _exported(name: str, make: Callable[[Path, dict[str, Any]], Any]) -> Any:
+    """``make`` over the model's verified export; without one, load the model, export it, and use the
+    export (or the model itself when it cannot be exported)."""
+    from vscli.embedding.onnx_query import open_verified
 
     quiet_model_libraries()
     resolved = resolve_model(name)
-    fast = onnx_query.load(name, resolved, prepack=long_lived)
+    fast = open_verified(resolved, make)
     if fast is not None:
         return fast
     model = load_model(name)
     ensure_query_export(model, resolved)
-    return onnx_query.load(name, resolved, prepack=long_lived) or model
+    return open_verified(resolved, make) or model
 
 
 def ensure_query_export(model: SentenceTransformerEmbedder, resolved: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from vscli.embedding import Progress
-from vscli.embedding.onnx_query import OnnxQueryEncoder, cache_dir, read_meta
+from vscli.embedding.onnx_query import OnnxQueryEncoder
 from vscli.embedding.windows import split_windows
 
 BATCH_SIZE = 8
@@ -58,14 +58,3 @@ class OnnxDocumentEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.encoder.embed_query(text)
-
-
-def load(name: str, resolved_model: str) -> OnnxDocumentEmbedder | None:
-    """The verified ONNX embedder for a model, or None when there is no verified export (yet)."""
-    meta = read_meta(resolved_model)
-    if not meta or not meta.get("verified"):
-        return None
-    try:
-        return OnnxDocumentEmbedder(name, cache_dir(resolved_model), meta)
-    except Exception:  # a damaged cache: sentence-transformers, which exports again
-        return None

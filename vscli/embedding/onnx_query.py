@@ -15,9 +15,11 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from vscli.background import Background
+
+T = TypeVar("T")
 
 FORMAT_VERSION = 2  # 2: eager-attention graph, weights as external data, verified on padded batches
 CACHE_ENV = "VSCLI_CACHE_DIR"
@@ -114,14 +116,15 @@ class OnnxQueryEncoder:
         return self.encode([text])[0]
 
 
-def load(name: str, resolved_model: str, prepack: bool = False) -> OnnxQueryEncoder | None:
-    """The verified ONNX encoder for a model, or None when there is none (yet)."""
+def open_verified(resolved_model: str, make: Callable[[Path, dict[str, Any]], T]) -> T | None:
+    """``make(directory, meta)`` over the model's verified export, or None when there is none (yet) or
+    it is damaged (then sentence-transformers takes over and exports again)."""
     meta = read_meta(resolved_model)
     if not meta or not meta.get("verified"):
         return None
     try:
-        return OnnxQueryEncoder(name, cache_dir(resolved_model), meta, prepack=prepack)
-    except Exception:  # a damaged cache: fall back to sentence-transformers, which re-exports
+        return make(cache_dir(resolved_model), meta)
+    except Exception:  # a damaged cache
         return None
 
 
