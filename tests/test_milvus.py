@@ -229,6 +229,35 @@ def test_interrupted_writes_never_duplicate_chunks(cli, dataset: Path, tmp_path:
     assert counts == {1: store._state()["files"][entry["id"]]["vscli"]["vectors"]}  # the ghost rows are gone
 
 
+def test_a_writer_killed_while_milvus_lite_flushes(cli, dataset: Path, tmp_path: Path, home: Path) -> None:
+    """Milvus Lite 3.2 replays a killed writer's log into memory even where the rows were already flushed
+    to disk, and until the next flush its queries return them twice: doctor, right after a kill -9 of an
+    upload, saw every file of the last commit with doubled vectors (CI). vscli flushes such collections
+    when it opens the file."""
+    uri = str(tmp_path / "v.db")
+    assert cli("create", "docs", "--backend", "milvus", "--uri", uri).exit_code == 0
+    assert cli("upload", *map(str, sorted(dataset.glob("*.md"))), "--store", "docs", "-q").exit_code == 0
+    collection = _collections(uri)[0]
+    before = json.loads(cli("doctor", "docs", "--json").stdout)["vectors_checked"]
+    # A writer upserts rows the store already has (a re-run does), then dies where the flush has written
+    # the rows to disk but not yet deleted its log.
+    rewrite = (f"import os\nfrom pymilvus import MilvusClient\nfrom milvus_lite.storage import wal\n"
+               f"client = MilvusClient({uri!r})\nclient.load_collection({collection!r})\n"
+               f"rows = client.query({collection!r}, filter='serial >= 0', output_fields=['*'])\n"
+               "for row in rows: row.pop('sparse', None)\n"
+               f"client.upsert({collection!r}, rows)\n"
+               "wal.WAL.close_and_delete = lambda self: os._exit(9)\n"
+               f"client.flush({collection!r})\n")
+    died = subprocess.run([sys.executable, "-c", rewrite], capture_output=True)
+    assert died.returncode == 9, died.stderr.decode()[-2000:]
+    assert list(Path(uri).glob("collections/*/wal/*.arrow"))  # the log a clean close would have deleted
+    report = cli("doctor", "docs", "--json")
+    assert report.exit_code == 0 and json.loads(report.stdout)["healthy"], report.stdout
+    assert json.loads(report.stdout)["vectors_checked"] == before
+    hits = json.loads(cli("query", "docs", "data mining", "--mode", "vector", "-k", "20", "--json").stdout)["data"]
+    assert len({(h["file_id"], h["content"][0]["text"]) for h in hits}) == len(hits)  # no hit twice
+
+
 def test_doctor_and_a_collection_dropped_outside_vscli(cli, dataset: Path, tmp_path: Path, home: Path) -> None:
     uri = str(tmp_path / "v.db")
     assert cli("create", "docs", "--backend", "milvus", "--uri", uri).exit_code == 0
