@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vscli.embedding import load_model, load_query_encoder, resolve_model
-from vscli.embedding.onnx_export import MIN_COSINE, VERIFY_TEXTS, ensure_export
+from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
+from vscli.embedding.onnx_export import (
+    DOCUMENT_TEXTS,
+    MIN_COSINE,
+    VERIFY_TEXTS,
+    ensure_built_export,
+    ensure_export,
+)
 from vscli.embedding.onnx_query import OnnxQueryEncoder, cache_dir
+from vscli.embedding.reference import StoredReference
 
 TEST_SET = VERIFY_TEXTS + [
     "How many chunks does a 4096-token static strategy produce?",
@@ -23,17 +33,77 @@ TEST_SET = VERIFY_TEXTS + [
 ]
 
 
-def test_export_reproduces_sentence_transformers() -> None:
+@pytest.mark.parametrize("made_by", ["onnx.helper", "torch"])
+def test_export_reproduces_sentence_transformers(made_by: str, tmp_path: Path, monkeypatch) -> None:
+    """Both ways of making the export: built from the weights (no torch: a plain install) and traced by
+    torch (any other model)."""
+    monkeypatch.setenv("VSCLI_CACHE_DIR", str(tmp_path / "cache"))
     embedder = load_model("all-MiniLM-L6-v2")
-    meta = ensure_export(embedder, resolve_model("all-MiniLM-L6-v2"))
-    assert meta["verified"] and meta["max_seq_length"] == 256 and meta["cosine_min"] >= MIN_COSINE
-    assert meta["windows_equal"] is True
-    fast = load_query_encoder("all-MiniLM-L6-v2")
-    assert isinstance(fast, OnnxQueryEncoder)
-    reference = embedder.embed_queries(TEST_SET)
+    resolved = resolve_model("all-MiniLM-L6-v2")
+    meta = ensure_built_export("all-MiniLM-L6-v2", resolved) if made_by == "onnx.helper" else ensure_export(
+        embedder, resolved)
+    assert meta is not None and meta["verified"] and meta["cosine_min"] >= MIN_COSINE
+    assert meta["max_seq_length"] == 256 and meta["windows_equal"] is True
+    assert ("built" in meta) == (made_by == "onnx.helper")
+    fast = OnnxQueryEncoder("all-MiniLM-L6-v2", cache_dir(resolved), meta)
+    reference = embedder.embed_queries(TEST_SET)  # beyond the texts the verification used
     cosines = [float(fast.embed_query(t) @ reference[i]) for i, t in enumerate(TEST_SET)]
     assert min(cosines) >= 0.9999, cosines
     assert all(abs(float(np.linalg.norm(fast.embed_query(t))) - 1) < 1e-5 for t in TEST_SET)
+    documents, owners = OnnxDocumentEmbedder("all-MiniLM-L6-v2", cache_dir(resolved), meta).embed_documents(TEST_SET)
+    expected, expected_owners = embedder.embed_documents(TEST_SET)
+    assert owners.tolist() == expected_owners.tolist()
+    assert float((documents * expected).sum(axis=1).min()) >= 0.9999
+
+
+def test_the_stored_reference_is_what_sentence_transformers_computes() -> None:
+    """The vectors a torch-free install verifies its built graph against (scripts/make_reference_vectors.py)."""
+    embedder = load_model("all-MiniLM-L6-v2")
+    stored = StoredReference.for_model(Path(resolve_model("all-MiniLM-L6-v2")))
+    assert stored is not None
+    queries = stored.embed_queries(VERIFY_TEXTS) * embedder.embed_queries(VERIFY_TEXTS)
+    assert float(queries.sum(axis=1).min()) > 0.99999
+    vectors, owners = embedder.embed_documents(DOCUMENT_TEXTS)
+    stored_vectors, stored_owners = stored.embed_documents(DOCUMENT_TEXTS)
+    assert stored_owners.tolist() == owners.tolist() and float((stored_vectors * vectors).sum(axis=1).min()) > 0.99999
+    assert stored.windows(DOCUMENT_TEXTS) == embedder.windows(DOCUMENT_TEXTS)
+
+
+BLOCK_TORCH = ("import sys\n"
+               "for name in ('torch', 'sentence_transformers', 'transformers'):\n"
+               "    sys.modules[name] = None  # as in a plain install: not there\n")
+
+
+def test_a_plain_install_embeds_without_torch(tmp_path: Path, dataset: Path) -> None:
+    """`pip install vscli` pulled torch (5.8-6.2 GB with CUDA) only to make the export; without torch and
+    sentence-transformers the bundled model's export is built from its weights and verified."""
+    env = {**os.environ, "VSCLI_CACHE_DIR": str(tmp_path / "cache"), "VSCLI_HOME": str(tmp_path / "home")}
+    assert run_noting_heavy_modules(["create", "docs"], env, BLOCK_TORCH)[0].returncode == 0
+    proc, loaded = run_noting_heavy_modules(["upload", str(dataset / "data_mining.md"), "--store", "docs"], env,
+                                            BLOCK_TORCH)
+    assert proc.returncode == 0 and loaded == "LOADED=onnxruntime", proc.stderr
+    meta = json.loads(next((tmp_path / "cache").glob("onnx/*/meta.json")).read_text())
+    assert meta["verified"] is True and meta["built"] and meta["cosine_min"] >= MIN_COSINE
+    proc, loaded = run_noting_heavy_modules(["query", "docs", "what is data mining?", "--json"], env, BLOCK_TORCH)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["data"][0]["filename"] == "data_mining.md"
+
+
+def test_another_model_without_torch_says_what_to_install(tmp_path: Path, dataset: Path) -> None:
+    """A model whose vectors vscli has not stored cannot be verified without sentence-transformers: one
+    clean error naming the extra, and nothing stored wrongly."""
+    from vscli.errors import ExitCode
+
+    model = tmp_path / "my-model"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), model)
+    with (model / "model.safetensors").open("r+b") as weights:  # other weights: no stored reference
+        weights.seek(-4, os.SEEK_END)
+        weights.write(b"\x00\x00\x80\x3f")
+    env = {**os.environ, "VSCLI_CACHE_DIR": str(tmp_path / "cache"), "VSCLI_HOME": str(tmp_path / "home")}
+    proc, _ = run_noting_heavy_modules(["create", "docs", "--model", str(model)], env, BLOCK_TORCH)
+    assert proc.returncode == ExitCode.UNAVAILABLE, proc.stderr
+    assert b"pip install 'vscli[torch]'" in proc.stderr and b"Traceback" not in proc.stderr
+    assert not list((tmp_path / "home").glob("stores/vs_*"))  # no store of a model it cannot use
+    assert not list((tmp_path / "cache").glob("onnx/*/meta.json"))  # nothing verified, nothing cached
 
 
 def test_the_tokenizer_reads_256_pieces_not_128() -> None:
@@ -47,7 +117,7 @@ def test_a_damaged_cache_falls_back_and_re_exports() -> None:
     load_query_encoder("all-MiniLM-L6-v2")
     directory = cache_dir(resolve_model("all-MiniLM-L6-v2"))
     (directory / "meta.json").unlink()
-    encoder = load_query_encoder("all-MiniLM-L6-v2")  # loads sentence-transformers, which exports again
+    encoder = load_query_encoder("all-MiniLM-L6-v2")  # made again
     assert json.loads((directory / "meta.json").read_text())["verified"] is True
     assert isinstance(encoder, OnnxQueryEncoder)
 
@@ -68,12 +138,13 @@ def test_cold_query_loads_neither_torch_nor_sentence_transformers(cli, dataset: 
     assert proc.stderr.decode().strip().splitlines()[-1] == "LOADED=onnxruntime"
 
 
-def run_noting_heavy_modules(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, str]:
+def run_noting_heavy_modules(args: list[str], env: dict[str, str],
+                             prelude: str = "") -> tuple[subprocess.CompletedProcess, str]:
     """Run vscli in a subprocess; also return which of the heavy model libraries it imported."""
-    code = (
+    code = prelude + (
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('LOADED=' + ','.join(sorted(m for m in "
-        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime') if m in sys.modules)) + '\\n'))\n"
+        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime') if sys.modules.get(m))) + '\\n'))\n"
         f"sys.argv = ['vscli', *{args!r}]\n"
         "from vscli.cli import main\nmain()\n"
     )
@@ -98,7 +169,7 @@ def test_the_first_ingest_makes_the_export_that_queries_use(tmp_path: Path, data
     proc, loaded = run_noting_heavy_modules(["create", "docs"], env)
     assert proc.returncode == 0
     proc, loaded = run_noting_heavy_modules(["upload", str(dataset / "data_mining.md"), "--store", "docs"], env)
-    assert proc.returncode == 0 and "torch" in loaded, proc.stderr  # the export needs the model itself
+    assert proc.returncode == 0 and loaded == "LOADED=onnxruntime", proc.stderr  # built from the weights
     metas = list((tmp_path / "fresh-cache").glob("onnx/*/meta.json"))
     assert len(metas) == 1 and json.loads(metas[0].read_text())["verified"] is True
     assert (metas[0].parent / "model.onnx.data").stat().st_size > 80_000_000  # weights beside the graph

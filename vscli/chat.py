@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from vscli.chunking import encoding
 from vscli.errors import ExitCode, VscliError
-from vscli.search import page_label
+from vscli.search import page_label, source_name
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a careful assistant. Answer the user's question using only the numbered context passages "
@@ -50,7 +50,7 @@ def build_prompt(question: str, results: list[dict[str, Any]], max_context_token
     for result in results:
         number = len(blocks) + 1
         where = f" ({page_label(result['pages'])})" if result.get("pages") else ""
-        header = f"[{number}] {result['filename']}{where}\n"
+        header = f"[{number}] {source_name(result)}{where}\n"
         text = result["content"][0]["text"].strip()
         cost = len(enc.encode(header + text, disallowed_special=())) + 2
         if used + cost > max_context_tokens:

@@ -84,6 +84,14 @@ def page_label(pages: list[int]) -> str:
     return f"page {pages[0]}" if len(pages) == 1 else f"pages {pages[0]}-{pages[-1]}"
 
 
+def source_name(result: dict[str, Any]) -> str:
+    """What a result is called for people (and for the chat model): the file's path in the folder it
+    came from when it has one (the `path` attribute `sync` and `upload -r` record, so nine README.md
+    stay apart), else its filename."""
+    path = (result.get("attributes") or {}).get("path")
+    return path if isinstance(path, str) and path else result["filename"]
+
+
 def page(query: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "object": "vector_store.search_results.page",

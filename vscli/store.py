@@ -279,12 +279,14 @@ class Store:
         file_ids: list[str],
         attributes: dict[str, Any] | None = None,
         worker: dict[str, Any] | None = None,
+        own_attributes: list[dict[str, Any]] | None = None,
     ) -> tuple[list[str], list[str]]:
         """Like `attach`, but a file whose bytes the store already has (under another id, or earlier in
         ``file_ids``) is not added again: the stored file stands for it. Decided under the store's lock,
-        so concurrent uploads of the same bytes land once. Returns the ids that stand for ``file_ids``
+        so concurrent uploads of the same bytes land once. ``own_attributes`` (one dict per file id, e.g.
+        its `path`) are set under ``attributes``, which win. Returns the ids that stand for ``file_ids``
         (same order) and the ids that need processing."""
-        return self._attach(file_ids, attributes, worker, None, by_content=True)
+        return self._attach(file_ids, attributes, worker, None, by_content=True, own_attributes=own_attributes)
 
     def new_entry(self, file_id: str, strategy: dict[str, Any], attributes: dict[str, Any] | None = None,
                   created_at: int | None = None) -> dict[str, Any]:
@@ -303,13 +305,17 @@ class Store:
         }
 
     def _attach(self, file_ids: list[str], attributes: dict[str, Any] | None, worker: dict[str, Any] | None,
-                chunking_strategy: dict[str, Any] | None, by_content: bool) -> tuple[list[str], list[str]]:
+                chunking_strategy: dict[str, Any] | None, by_content: bool,
+                own_attributes: list[dict[str, Any]] | None = None) -> tuple[list[str], list[str]]:
         import uuid
 
         from vscli import chunking
 
-        attributes = attributes or {}
-        validate_attributes(attributes)
+        if own_attributes is not None and len(own_attributes) != len(file_ids):
+            raise ValueError("own_attributes needs one dict per file id")
+        per_file = [{**own, **(attributes or {})} for own in own_attributes or [{}] * len(file_ids)]
+        for each in per_file:
+            validate_attributes(each)
         check_environment()  # a bad setting fails here, before anything changes
         self.backend().check()  # and so does a Milvus server that cannot be reached
         registry = FileRegistry(self.ws)
@@ -329,18 +335,22 @@ class Store:
                         standing[i] = held.setdefault(registry.get(file_id).get("sha256", ""), file_id)
             now = int(time.time())
             changed: list[dict[str, Any]] = []
-            for file_id in dict.fromkeys(standing):
+            first: dict[str, int] = {}  # each file once, in input order, with its first mention's attributes
+            for at, file_id in enumerate(standing):
+                first.setdefault(file_id, at)
+            for file_id, at in first.items():
+                wanted = per_file[at]
                 entry = state["files"].get(file_id)
                 if entry is not None:
-                    if attributes and {**entry["attributes"], **attributes} != entry["attributes"]:
-                        merged = {**entry["attributes"], **attributes}
+                    if wanted and {**entry["attributes"], **wanted} != entry["attributes"]:
+                        merged = {**entry["attributes"], **wanted}
                         validate_attributes(merged)
                         entry["attributes"] = merged
                         changed.append(entry)
                     if entry["status"] in ("completed", "in_progress"):
                         continue
                 else:
-                    entry = self.new_entry(file_id, strategy, attributes, now)
+                    entry = self.new_entry(file_id, strategy, wanted, now)
                     state["files"][file_id] = entry
                 entry["status"] = "in_progress"
                 entry["last_error"] = None

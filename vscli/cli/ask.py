@@ -11,7 +11,16 @@ from vscli.cli import render
 from vscli.cli.app import app, workspace
 from vscli.cli.query import FilterOpt, FusionOpt, ModeOpt, WhereOpt, search_filter
 from vscli.cli.stores import JsonOpt, StoreArg
-from vscli.search import AUTO, DEFAULT_FUSION, DEFAULT_MODE, RELEVANT, check_fusion, check_mode, page_label
+from vscli.search import (
+    AUTO,
+    DEFAULT_FUSION,
+    DEFAULT_MODE,
+    RELEVANT,
+    check_fusion,
+    check_mode,
+    page_label,
+    source_name,
+)
 
 if TYPE_CHECKING:
     from vscli.store import Store
@@ -105,7 +114,7 @@ def ask(
     render.emit_line("\nSources:")
     for number, source in enumerate(prompt.sources, 1):
         place = f" ({page_label(source['pages'])})" if source.get("pages") else ""
-        render.emit_line(render.terminal_safe(f"  [{number}] {source['filename']}{place}  {source['file_id']}  "
+        render.emit_line(render.terminal_safe(f"  [{number}] {source_name(source)}{place}  {source['file_id']}  "
                                               f"score {source['score']:.4f}"))
 
 

@@ -33,6 +33,7 @@ class Input:
     name: str
     spool: Path  # the bytes as they were checked, in the files directory: these are the bytes stored
     digest: str
+    path: Optional[str] = None  # found in a directory given with --recursive: its path relative to it
 
 
 def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Optional[str],
@@ -43,10 +44,10 @@ def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Opt
     read until memory runs out), checked, and spooled: what is stored is what was checked, even if the
     file changes meanwhile. The caller deletes the spools (`discard`)."""
     limit = max_file_bytes()
-    sources: list[tuple[str, Optional[Path]]] = []
+    sources: list[tuple[str, Optional[Path], Optional[str]]] = []
     for raw in paths:
         if raw == "-":
-            sources.append((filename or "stdin.txt", None))
+            sources.append((filename or "stdin.txt", None, None))
             continue
         path = Path(raw)
         try:
@@ -61,20 +62,21 @@ def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Opt
             found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
             if not found:
                 raise InvalidInput(f"{name_text(raw)} holds no files to upload")
-            sources.extend((name_text(p.name), p) for p in found)
+            sources.extend((name_text(p.name), p, name_text(p.relative_to(path).as_posix())) for p in found)
         elif not stat.S_ISREG(mode):  # opening a FIFO without a writer would hang; a device never ends
             raise InvalidInput(f"{name_text(raw)} is not a regular file (a device, FIFO or socket); "
                                "to upload what it produces, pipe it to `vscli upload -`")
         else:
-            sources.append((filename or name_text(path.name), path))
+            sources.append((filename or name_text(path.name), path, None))
     if filename and len(sources) > 1:
         raise InvalidInput("--filename names a single upload; got several files")
     inputs: list[Input] = []
     try:
-        for name, source in sources:
+        for name, source, relative in sources:
             data = _read_bounded(name, source, limit)
             extract_text(data, name_text(str(source)) if source else name, encoding)
             inputs.append(_spool(ws, name, data))
+            inputs[-1].path = relative
     except BaseException:
         discard(inputs)
         raise
@@ -174,7 +176,9 @@ def upload(
     store: Annotated[Optional[str], typer.Option(
         "--store", "-s", metavar="STORE", help="Also attach the files to this store and process them.")] = None,
     attr: AttrOpt = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Upload the files in directories.")] = False,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="Upload the files in directories; with --store each records its path in "
+        "the directory (the path attribute, as sync does).")] = False,
     filename: Annotated[Optional[str], typer.Option(
         "--filename", help="Name for a single upload (default for -: stdin.txt).")] = None,
     encoding: Annotated[Optional[str], typer.Option(
@@ -225,7 +229,11 @@ def upload(
     if target is not None:
         # The content check above spares an upload; this one, under the store's lock, is the one that
         # holds when two processes upload the same bytes at once.
-        ids, todo = target.attach_content(ids, attributes, worker=None if no_wait else liveness.this_process())
+        # Files found in a directory carry their path in it, as `sync` records it (an explicit --attr
+        # path=... wins): results then tell apart the README.md of every folder.
+        paths_of = [{"path": item.path} if item.path else {} for item in inputs]
+        ids, todo = target.attach_content(ids, attributes, worker=None if no_wait else liveness.this_process(),
+                                          own_attributes=paths_of)
     if not as_json:
         for file_id in ids:
             render.emit_line(file_id)

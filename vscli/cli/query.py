@@ -22,6 +22,7 @@ from vscli.search import (
     page_label,
     parse_min_score,
     search_many,
+    source_name,
 )
 from vscli.store import resolve_store
 
@@ -102,7 +103,7 @@ def query(
     terminal = sys.stdout.isatty()
     for rank, item in enumerate(page["data"], 1):
         where_in = f" ({page_label(item['pages'])})" if item.get("pages") else ""
-        heading = f"{rank}. {item['filename']}{where_in}  {item['file_id']}  score {item['score']:.4f}"
+        heading = f"{rank}. {source_name(item)}{where_in}  {item['file_id']}  score {item['score']:.4f}"
         render.emit_line(render.terminal_safe(heading) if terminal else heading)
         body = re.sub(r"\n{3,}", "\n\n", item["content"][0]["text"].strip())
         render.emit_line(textwrap.indent(_for_terminal(body, full) if terminal else body, INDENT))

@@ -1,8 +1,9 @@
 """Text -> vectors. `load_embedder(name)` returns an `Embedder` for a store's model, loaded once a process.
 
-Both ingest and queries run on a verified ONNX export of the model (onnxruntime, no torch); the first
-ingest of a model loads sentence-transformers once to make that export. Heavy libraries are imported
-inside the loaders, never at module level.
+Both ingest and queries run on a verified ONNX export of the model (onnxruntime, no torch), made at the
+first ingest of a model: built from the weights for the bundled model (no torch at all), traced by
+sentence-transformers for others (`vscli[torch]`). Heavy libraries are imported inside the loaders,
+never at module level.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from vscli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
 import functools
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -80,6 +82,9 @@ def load_model(name: str) -> SentenceTransformerEmbedder:
     from vscli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     quiet_model_libraries()
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise Unavailable(f"embedding model {name!r} needs torch and sentence-transformers to be prepared "
+                          "(only the bundled default model works without them): pip install 'vscli[torch]'")
     notices.announce("loading the embedding model")  # 5-20 s of torch and weights, once per process
     try:
         return SentenceTransformerEmbedder(name, resolve_model(name))
@@ -117,9 +122,23 @@ def _exported(name: str, make: Callable[[Path, dict[str, Any]], Any]) -> Any:
     fast = open_verified(resolved, make)
     if fast is not None:
         return fast
+    if ensure_built_export(name, resolved) is not None:  # no torch needed (the bundled model)
+        fast = open_verified(resolved, make)
+        if fast is not None:
+            return fast
     model = load_model(name)
     ensure_query_export(model, resolved)
     return open_verified(resolved, make) or model
+
+
+def ensure_built_export(name: str, resolved: str) -> dict[str, Any] | None:
+    """Build the model's export without torch where that is possible; never fails the caller."""
+    from vscli.embedding.onnx_export import ensure_built_export as build
+
+    try:
+        return build(name, resolved)
+    except Exception:  # an optimization: the torch path takes over
+        return None
 
 
 def ensure_query_export(model: SentenceTransformerEmbedder, resolved: str) -> None:

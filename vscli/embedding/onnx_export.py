@@ -1,14 +1,18 @@
-"""Export a sentence-transformers model to ONNX for fast queries and ingest, and verify it.
+"""Make a model's ONNX export for fast queries and ingest, and verify it.
 
-Runs once per model, at the first processing run that finds no export (torch is loaded then anyway);
-the result is cached and every later query and ingest runs on it without torch. Only models made of
-Transformer + mean/CLS Pooling (+ Normalize) are exported; the export is used only if it reproduces
-sentence-transformers' vectors (cosine >= 0.9999), for queries one at a time and for documents in
-padded batches, and cuts the same windows.
+Runs once per model, at its first ingest; the result is cached and every later query and ingest runs on
+it without torch. Two ways to make it:
+- built from the weights with `onnx.helper` (`onnx_build`, no torch, ~2 s) for a BERT sentence encoder
+  whose sentence-transformers vectors are stored (`reference`: the bundled model), which is how a plain
+  install embeds;
+- traced by torch from sentence-transformers (~15 s) for any other model made of Transformer +
+  mean/CLS Pooling (+ Normalize), with torch installed (`vscli[torch]`).
+Either export is used only if it reproduces sentence-transformers' vectors (cosine >= 0.9999), for
+queries one at a time and for documents in padded batches, and cuts the same windows.
 
-The graph is traced with eager attention (onnxruntime fuses it into one Attention node per layer; the
-SDPA trace does not fuse and ran ~15% slower here) and saved with its weights as external data, which
-onnxruntime memory-maps instead of parsing: a query session opens in ~50 ms instead of ~200 ms.
+The traced graph uses eager attention (the SDPA trace ran ~15% slower here); both are saved with their
+weights as external data, which onnxruntime memory-maps instead of parsing: a query session opens in
+~50 ms instead of ~200 ms.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vscli import notices
+from vscli.embedding.onnx_build import build, describe_model
 from vscli.embedding.onnx_query import FORMAT_VERSION, OnnxQueryEncoder, cache_dir, read_meta
+from vscli.embedding.reference import StoredReference
 from vscli.workspace import write_json
 
 MIN_COSINE = 0.9999
@@ -33,23 +39,47 @@ VERIFY_TEXTS = [
     # Longer than 128 word pieces (the bundled tokenizer.json's own limit) and than 256 (the model's):
     " ".join(["Retrieval-augmented generation grounds a chat model's answer in retrieved passages."] * 30),
 ]
+DOCUMENT_TEXTS = VERIFY_TEXTS * 2  # enough windows for batches of mixed lengths, padding included
 
 
 def ensure_export(embedder: Any, resolved_model: str) -> dict[str, Any]:
-    """Export and verify once per model; returns the cached record (``verified`` true or false)."""
+    """Trace and verify once per model with sentence-transformers (``embedder``); returns the cached
+    record (``verified`` true or false)."""
     meta = read_meta(resolved_model)
     if meta is not None:
         return meta
     notices.announce("exporting the model for fast queries and ingest (once per model, about 15 s)")
+    return _make(resolved_model, lambda staging: _export(embedder, staging), embedder)
+
+
+def ensure_built_export(name: str, resolved_model: str) -> dict[str, Any] | None:
+    """Build and verify once per model without torch, when the model is a BERT encoder whose
+    sentence-transformers vectors are stored; None when it is not (then only torch can export it)."""
+    meta = read_meta(resolved_model)
+    if meta is not None:
+        return meta
+    model_dir = Path(resolved_model)
+    if describe_model(model_dir) is None:
+        return None
+    reference = StoredReference.for_model(model_dir)
+    if reference is None:
+        return None
+    notices.announce("preparing the model for fast queries and ingest (once per model, a few seconds)")
+    return _make(resolved_model, lambda staging: build(model_dir, staging, name), reference)
+
+
+def _make(resolved_model: str, produce: Callable[[Path], dict[str, Any]], reference: Any) -> dict[str, Any]:
+    """``produce`` an export in a staging folder, verify it against ``reference``, then move it into the
+    cache whole (its meta.json, written last, marks it complete)."""
     target = cache_dir(resolved_model)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
-        meta = _export(embedder, staging)
+        meta = produce(staging)
         if meta["verified"]:
-            meta.update(_verify(embedder, staging, meta))
+            meta.update(_verify(reference, staging, meta))
             meta["verified"] = meta["cosine_min"] >= MIN_COSINE and meta["windows_equal"]
-        write_json(staging / "meta.json", meta)  # last: its presence marks a complete export
+        write_json(staging / "meta.json", meta)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
@@ -117,22 +147,21 @@ def _pooling_mode(pooling: Any) -> str | None:
     return None
 
 
-def _verify(embedder: Any, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+def _verify(reference: Any, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """The lowest cosine to sentence-transformers' vectors (queries alone, documents in padded
-    batches), and whether both paths cut the same windows."""
+    batches), and whether both paths cut the same windows. ``reference`` is sentence-transformers
+    itself or its stored output (`reference.StoredReference`)."""
     from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
     from vscli.embedding.windows import split_windows
 
-    fast = OnnxQueryEncoder(embedder.name, directory, meta)
-    reference = embedder.embed_queries(VERIFY_TEXTS)
-    cosines = [float(fast.embed_query(t) @ reference[i]) for i, t in enumerate(VERIFY_TEXTS)]
-    documents = OnnxDocumentEmbedder(embedder.name, directory, meta)
-    texts = VERIFY_TEXTS * 2  # enough windows for batches of mixed lengths, padding included
-    fast_vectors, fast_owners = documents.embed_documents(texts)
-    vectors, owners = embedder.embed_documents(texts)
+    fast = OnnxQueryEncoder(meta["model"], directory, meta)
+    expected = reference.embed_queries(VERIFY_TEXTS)
+    cosines = [float(fast.embed_query(t) @ expected[i]) for i, t in enumerate(VERIFY_TEXTS)]
+    documents = OnnxDocumentEmbedder(meta["model"], directory, meta)
+    fast_vectors, fast_owners = documents.embed_documents(DOCUMENT_TEXTS)
+    vectors, owners = reference.embed_documents(DOCUMENT_TEXTS)
     windows_equal = fast_owners.tolist() == owners.tolist() and split_windows(
-        texts, documents.piece_offsets, documents.max_pieces) == split_windows(
-        texts, embedder.piece_offsets, embedder.max_pieces)
+        DOCUMENT_TEXTS, documents.piece_offsets, documents.max_pieces) == reference.windows(DOCUMENT_TEXTS)
     if windows_equal:
         cosines += [float(c) for c in (fast_vectors * vectors).sum(axis=1)]
     return {"cosine_min": min(cosines), "windows_equal": windows_equal}

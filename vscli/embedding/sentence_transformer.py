@@ -44,10 +44,14 @@ class SentenceTransformerEmbedder:
         )
         return [list(map(tuple, offsets)) for offsets in encoded["offset_mapping"]]
 
+    def windows(self, texts: list[str]) -> tuple[list[str], list[int]]:
+        """The texts cut to the model's length, and each window's text index."""
+        return split_windows(texts, self.piece_offsets, self.max_pieces)
+
     def embed_documents(
         self, texts: list[str], progress: Progress | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        windows, owners = split_windows(texts, self.piece_offsets, self.max_pieces)
+        windows, owners = self.windows(texts)
         if not windows:
             return np.zeros((0, self.dimension), np.float32), np.zeros(0, np.int64)
         # Encode longest first in slices: similar lengths batch well, and progress moves steadily.
