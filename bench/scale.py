@@ -85,9 +85,9 @@ from vscli import index as vindex
 import numpy as np
 from pathlib import Path
 store = Store(Workspace(Path(sys.argv[1])), sys.argv[2])
-state = store._state()
+state = store.folder.state()
 t1 = time.perf_counter()
-index = vindex.open_index(store._index_path(state["generation"]), 384, read_only=True)
+index = vindex.open_index(store.folder.index_file(state["generation"]), 384, read_only=True)
 t2 = time.perf_counter()
 queries = np.load(sys.argv[3])
 times, results = [], []

@@ -214,7 +214,7 @@ def test_interrupted_writes_never_duplicate_chunks(cli, dataset: Path, tmp_path:
 
     assert cli("create", "docs", "--backend", "milvus", "--uri", str(tmp_path / "v.db")).exit_code == 0
     store = resolve_store(Workspace(home), "docs")
-    state = store._state()
+    state = store.folder.state()
     writer = store.backend().writer(state)
     leftover = {"id": "file-ghost", "attributes": {}}
     vectors = np.eye(8, 384, dtype=np.float32)
@@ -225,8 +225,8 @@ def test_interrupted_writes_never_duplicate_chunks(cli, dataset: Path, tmp_path:
     entry = store.files()[0]
     report = cli("doctor", "docs", "--json")
     assert json.loads(report.stdout)["healthy"], report.stdout
-    counts = store.backend().serial_counts(store._state())
-    assert counts == {1: store._state()["files"][entry["id"]]["vscli"]["vectors"]}  # the ghost rows are gone
+    counts = store.backend().serial_counts(store.folder.state())
+    assert counts == {1: store.folder.state()["files"][entry["id"]]["vscli"]["vectors"]}  # the ghost rows are gone
 
 
 def test_a_writer_killed_while_milvus_lite_flushes(cli, dataset: Path, tmp_path: Path, home: Path) -> None:

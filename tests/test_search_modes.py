@@ -73,7 +73,7 @@ def test_fusion_is_reciprocal_rank_scaled_to_one() -> None:
 def test_keyword_index_stays_in_step_with_rm_and_reupload(cli, tmp_path: Path, home: Path) -> None:
     ids = _store(cli, tmp_path, RUNBOOKS)
     store = resolve_store(Workspace(home), "docs")
-    serial = {e["id"]: e["vscli"]["serial"] for e in store._state()["files"].values()}
+    serial = {e["id"]: e["vscli"]["serial"] for e in store.folder.state()["files"].values()}
     assert _keyword(home).size == 3
     assert cli("rm", "docs", ids["e4013.md"]).exit_code == 0
     index = _keyword(home)

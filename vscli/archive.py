@@ -71,9 +71,9 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
     """Write the store and its uploads to ``dest``, a path (written atomically) or a binary stream such
     as stdout; returns the archive's manifest."""
     registry = FileRegistry(store.ws)
-    with locked(store._lock):  # a commit cannot replace or delete what we are copying
+    with locked(store.folder.lock):  # a commit cannot replace or delete what we are copying
         config = store.config()
-        state = store._state()
+        state = store.folder.state()
         busy = [f for f, e in state["files"].items() if e["status"] == "in_progress"]
         if busy:
             raise InvalidInput(f"{len(busy)} file(s) of {store.id} are still being processed; wait with "
@@ -85,7 +85,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
                                            ("store/files.json", store.dir / "files.json")]
         generation = int(state.get("generation", 0))
         if generation:
-            members.append((f"store/index-{generation}.faiss", store.index_file(generation)))
+            members.append((f"store/index-{generation}.faiss", store.folder.index_file(generation)))
         keyword = store.dir / "keyword"
         if keyword.is_dir():  # its writes, like ours, happen under the store's lock
             members += [(f"store/keyword/{p.name}", p) for p in sorted(keyword.iterdir())
@@ -93,7 +93,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
         for file_id, entry in state["files"].items():
             serial = entry["vscli"].get("serial")
             if entry["status"] == "completed" and serial is not None:
-                members.append((f"store/chunks/{serial}.json", store.chunks_path(serial)))
+                members.append((f"store/chunks/{serial}.json", store.folder.chunks_path(serial)))
             try:
                 registry.get(file_id)
             except NotFound:
@@ -252,8 +252,8 @@ def _ensure_keyword_index(store: Store) -> None:
     except (VscliError, ValueError, OSError):
         pass
     try:
-        with locked(store._lock):
-            store.rebuild_keyword_index(store._state())
+        with locked(store.folder.lock):
+            store.folder.rebuild_keyword_index(store.folder.state())
     except VscliError:
         pass  # the store is complete without it: the first keyword query (or doctor --repair) builds it
 

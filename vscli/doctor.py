@@ -86,9 +86,9 @@ def check(store: Store, repair: bool = False) -> Report:
         except CorruptData:
             pass  # a damaged files.json: rebuilt below, under the lock
     backend = store.backend()
-    with locked(store._lock):
+    with locked(store.folder.lock):
         try:
-            state, rebuilt = store._state(), set[str]()
+            state, rebuilt = store.folder.state(), set[str]()
         except CorruptData as exc:
             state, rebuilt = _rebuilt_state(store, backend.kind)
             findings.append(Finding(f"{exc}", f"rebuild files.json from what is on disk ({len(rebuilt)} file(s) "
@@ -114,7 +114,7 @@ def check(store: Store, repair: bool = False) -> Report:
         live_serials: set[int] = set()
         handled: set[int] = set()
         for entry in files.values():
-            if entry["status"] == "in_progress" and not repair and store._orphaned(entry):
+            if entry["status"] == "in_progress" and not repair and store.orphaned(entry):
                 findings.append(Finding(f"{entry['id']} is stuck in progress (its worker died)", "mark it failed"))
             if entry["status"] != "completed":
                 continue
@@ -137,10 +137,10 @@ def check(store: Store, repair: bool = False) -> Report:
                                     "remove them", damage=not backend.deletes_after_commit))
             remove.add(serial)
 
-        referenced = {store.chunks_path(e["vscli"]["serial"]) for e in files.values()
+        referenced = {store.folder.chunks_path(e["vscli"]["serial"]) for e in files.values()
                       if e["vscli"].get("serial") is not None}
         generation = int(state.get("generation", 0))
-        current = store.index_file(generation) if backend.kind == "faiss" and generation else None
+        current = store.folder.index_file(generation) if backend.kind == "faiss" and generation else None
         leftovers = [p for p in store.dir.glob("index-*.faiss") if p != current]
         leftovers += [p for p in (store.dir / "chunks").glob("*.json") if p not in referenced]
         leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
@@ -160,12 +160,12 @@ def check(store: Store, repair: bool = False) -> Report:
                 _keep_damaged(store)
             if lost:
                 backend.prepare()  # a new empty index, or the collection made again
-            with store._changing(state, backend, fresh=lost) as change:
+            with store.changing(state, backend, fresh=lost) as change:
                 change.garbage += leftovers
                 for serial in sorted(remove):
                     change.writer.remove(serial)
             if backend.local_keywords and (keyword_problem or change.opened is not None):
-                store.rebuild_keyword_index(state)
+                store.folder.rebuild_keyword_index(state)
             _delete_quietly(change.garbage)
     return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),
                   vectors_checked=sum(serial_counts.values()))
@@ -179,7 +179,7 @@ def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
     if serial is None:
         return "it is marked completed but has no chunks"
     try:
-        chunks = store.chunk_manifest(serial)["chunks"]
+        chunks = store.folder.chunk_manifest(serial)["chunks"]
     except FileNotFoundError:
         return "its chunk manifest is missing"
     except (VscliError, KeyError, TypeError):
@@ -219,7 +219,7 @@ def _keyword_problem(store: Store, files: dict[str, Any], live_serials: set[int]
 
 def _unreadable(store: Store) -> bool:
     try:
-        store._state()
+        store.folder.state()
         return False
     except CorruptData:
         return True
@@ -249,7 +249,7 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
         if not path.stem.isdigit():
             continue
         try:
-            doc = store.chunk_manifest(int(path.stem))
+            doc = store.folder.chunk_manifest(int(path.stem))
         except (VscliError, OSError):
             continue
         if doc["file_id"] not in newest or newest[doc["file_id"]][0] < int(path.stem):
@@ -278,7 +278,7 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
     serials: list[int] = [entry["vscli"]["serial"] or 0 for entry in files.values()]
     generation = raw.get("generation")
     if backend_kind == "faiss" and not (isinstance(generation, int) and generation >= 0
-                                        and (generation == 0 or store.index_file(generation).exists())):
+                                        and (generation == 0 or store.folder.index_file(generation).exists())):
         on_disk = [int(p.stem[6:]) for p in store.dir.glob("index-*.faiss") if p.stem[6:].isdigit()]
         generation = max(on_disk, default=0)
     next_serial: int = raw["next_serial"] if isinstance(raw.get("next_serial"), int) else 1
@@ -288,7 +288,7 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
     if backend_kind == "faiss" and current:
         from vscli import index as vindex
 
-        path = store.index_file(current)
+        path = store.folder.index_file(current)
         try:
             state["index"] = vindex.open_index(path, vindex.dimension_of(path), read_only=True).describe()
         except (VscliError, OSError):
@@ -304,7 +304,7 @@ def _dimension_findings(store: Store, backend_kind: str, state: dict[str, Any], 
     from vscli import index as vindex
 
     try:
-        actual = vindex.dimension_of(store.index_file(generation))
+        actual = vindex.dimension_of(store.folder.index_file(generation))
     except (VscliError, OSError):
         return []  # an unreadable index is the index check's finding
     config = store.config()

@@ -35,8 +35,9 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 class Snapshot:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.folder = store.folder  # what backends' readers read: the folder, not the Store
         self.stamp = _stamp(store.dir / "files.json")
-        self.state = store._state()
+        self.state = store.folder.state()
         self.config = store.config()
         self.generation = int(self.state.get("generation", 0))
         self.by_serial: dict[int, dict[str, Any]] = {
@@ -100,7 +101,7 @@ class Snapshot:
 
     def reader(self) -> Reader:
         if self._reader is None:
-            self._reader = open_backend(self.store, spec_of(self.config)).reader(self)
+            self._reader = open_backend(self.folder, spec_of(self.config)).reader(self)
         return self._reader
 
     def _hits(self, search: Callable[[int], Hits], k: int, flt: dict[str, Any] | None) -> Hits:
@@ -127,7 +128,7 @@ class Snapshot:
         if entry is None:
             return None
         if serial not in self._manifests:
-            self._manifests[serial] = self.store.chunk_manifest(serial)
+            self._manifests[serial] = self.folder.chunk_manifest(serial)
         chunks = self._manifests[serial]["chunks"]
         if position >= len(chunks):
             return None  # a leftover of an interrupted write under a serial since reused

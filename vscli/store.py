@@ -8,6 +8,8 @@ rename is the commit point, so readers see either the old or the new state. Supe
 files are deleted after the commit; a reader that raced with the deletion retries from the manifest.
 
 Slow work (extracting, chunking, embedding) runs outside the store's lock; only the commit holds it.
+The files themselves are read and written by `vscli.folder.StoreFolder` (``Store.folder``), which is
+also all a backend or a reader is given.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from vscli import index as vindex
 from vscli import liveness
 from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
 from vscli.files import FileRegistry
-from vscli.manifests import check_chunks, check_config, check_state
+from vscli.folder import StoreFolder
 from vscli.workspace import (
     Workspace,
     check_text,
@@ -41,7 +42,6 @@ from vscli.workspace import (
 
 if TYPE_CHECKING:
     from vscli.backends.base import Backend, Writer
-    from vscli.index.keyword import KeywordIndex, KeywordWriter
     from vscli.ingest import Job, Prepared
     from vscli.reader import Snapshot
 
@@ -122,49 +122,13 @@ class Store:
         self.ws = ws
         self.id = store_id
         self.dir = ws.store_dir(store_id)
+        self.folder = StoreFolder(self.dir, ws.lock_path(store_id), store_id)
 
-    # ---- manifests -------------------------------------------------------------------------------
-
-    @property
-    def _lock(self) -> Path:
-        return self.ws.lock_path(self.id)
+    # ---- manifests (the folder on disk: `vscli.folder`) ------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        try:
-            return check_config(read_json(self.dir / "store.json"), self.dir / "store.json")
-        except FileNotFoundError:
-            raise NotFound(f"no such vector store: {self.id}") from None
-
-    def _state(self) -> dict[str, Any]:
-        try:
-            state = read_json(self.dir / "files.json")
-        except FileNotFoundError:
-            if not (self.dir / "store.json").exists():
-                raise NotFound(f"no such vector store: {self.id}") from None
-            raise CorruptData(f"store {self.id} is missing its manifest {self.dir / 'files.json'}") from None
-        return check_state(state, self.dir / "files.json")
-
-    def _write_state(self, state: dict[str, Any]) -> None:
-        try:
-            write_json(self.dir / "files.json", state)
-        except OSError as exc:
-            raise os_error("write", self.dir / "files.json", exc) from exc
-
-    def _index_path(self, generation: int) -> Path | None:
-        return self.index_file(generation) if generation else None
-
-    def index_file(self, generation: int) -> Path:
-        """The FAISS index file of a generation (generation 0 is the empty store: it has none)."""
-        return self.dir / f"index-{generation}.faiss"
-
-    def chunks_path(self, serial: int) -> Path:
-        """A processed file's chunk manifest."""
-        return self.dir / "chunks" / f"{serial}.json"
-
-    def chunk_manifest(self, serial: int) -> dict[str, Any]:
-        """The chunk texts and offsets of one processed file (FileNotFoundError when missing)."""
-        path = self.chunks_path(serial)
-        return check_chunks(read_json(path), path)
+        """store.json: the `vector_store` object and its settings."""
+        return self.folder.config()
 
     # ---- the vector_store object -------------------------------------------------------------------
 
@@ -185,7 +149,7 @@ class Store:
     def obj(self) -> dict[str, Any]:
         """The OpenAI `vector_store` object, with counts and status computed from the manifests."""
         config = self.config()
-        entries = list(self._state()["files"].values())
+        entries = list(self.folder.state()["files"].values())
         counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
         for entry in entries:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
@@ -212,7 +176,7 @@ class Store:
     def settings(self) -> dict[str, Any]:
         """vscli's own settings for the store: model, dimension, chunking, index (shown by `status`)."""
         settings = dict(self.config()["vscli"])
-        settings["index"] = self.backend().describe(self._state())
+        settings["index"] = self.backend().describe(self.folder.state())
         settings["backend"] = settings.get("backend", {"kind": "faiss"})["kind"]
         return settings
 
@@ -223,7 +187,7 @@ class Store:
         if now - int(config.get("last_active_at") or 0) < ACTIVE_WRITE_INTERVAL:
             return
         try:
-            with locked(self._lock, timeout=5):
+            with locked(self.folder.lock, timeout=5):
                 config = self.config()
                 config["last_active_at"] = now
                 write_json(self.dir / "store.json", config)
@@ -236,17 +200,17 @@ class Store:
         """The store's `vector_store.file` objects, in the order they were attached."""
         if reap:
             self.reap_orphans()
-        return [_public_entry(e) for e in self._state()["files"].values()]
+        return [_public_entry(e) for e in self.folder.state()["files"].values()]
 
     def file(self, file_id: str) -> dict[str, Any]:
-        entry = self._state()["files"].get(file_id)
+        entry = self.folder.state()["files"].get(file_id)
         if entry is None:
             raise NotFound(f"file {file_id} is not in vector store {self.id}")
         return _public_entry(entry)
 
     def content_hashes(self) -> dict[str, str]:
         """sha256 of each file's content -> its file id, for every file in the store (one pass)."""
-        return self._hashes(self._state())
+        return self._hashes(self.folder.state())
 
     def _hashes(self, state: dict[str, Any]) -> dict[str, str]:
         registry = FileRegistry(self.ws)
@@ -325,8 +289,8 @@ class Store:
         config = self.config()
         strategy = chunking.resolved(chunking_strategy or config["vscli"]["chunking_strategy"])
         todo: list[str] = []
-        with locked(self._lock):
-            state = self._state()
+        with locked(self.folder.lock):
+            state = self.folder.state()
             standing = list(file_ids)
             if by_content:
                 held = self._hashes(state)
@@ -358,7 +322,7 @@ class Store:
                 todo.append(file_id)
             self._sync_attributes(changed)
             if changed or todo:
-                self._write_state(state)
+                self.folder.write_state(state)
         return standing, todo
 
     def update(self, name: str | None = None, metadata: dict[str, str] | None = None,
@@ -371,7 +335,7 @@ class Store:
             validate_metadata(metadata)
         if expires_after_days not in (False, None) and not 1 <= int(expires_after_days) <= 365:
             raise InvalidInput(f"expires_after days must be between 1 and 365, got {expires_after_days}")
-        with locked(self._lock):
+        with locked(self.folder.lock):
             config = self.config()
             if name is not None:
                 config["name"] = name
@@ -387,14 +351,14 @@ class Store:
     def set_attributes(self, file_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """Replace a file's attributes (OpenAI's update); returns the `vector_store.file` object."""
         validate_attributes(attributes)
-        with locked(self._lock):
-            state = self._state()
+        with locked(self.folder.lock):
+            state = self.folder.state()
             entry = state["files"].get(file_id)
             if entry is None:
                 raise NotFound(f"file {file_id} is not in vector store {self.id}")
             entry["attributes"] = dict(attributes)
             self._sync_attributes([entry])
-            self._write_state(state)
+            self.folder.write_state(state)
         return _public_entry(entry)
 
     def _sync_attributes(self, entries: list[dict[str, Any]]) -> None:
@@ -423,7 +387,7 @@ class Store:
         if batch is None:
             raise NotFound(f"no file batch {batch_id} in vector store {self.id}")
         self.reap_orphans()
-        files = self._state()["files"]
+        files = self.folder.state()["files"]
         counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
         for file_id in batch["file_ids"]:
             status = files[file_id]["status"] if file_id in files else "cancelled"  # removed since
@@ -439,14 +403,14 @@ class Store:
         being computed for one now is dropped at commit, its attempt no longer matching); completed files
         stay. Attaching a cancelled file again processes it."""
         file_ids = self.batch_file_ids(batch_id)
-        with locked(self._lock):
-            state = self._state()
+        with locked(self.folder.lock):
+            state = self.folder.state()
             for file_id in file_ids:
                 entry = state["files"].get(file_id)
                 if entry is not None and entry["status"] == "in_progress":
                     entry["status"] = "cancelled"
                     entry["vscli"].update({"attempt": None, "worker": None})
-            self._write_state(state)
+            self.folder.write_state(state)
             path = self.dir / "batches" / f"{batch_id}.json"
             write_json(path, {**read_json(path), "cancelled_at": int(time.time())})
         return self.batch(batch_id)
@@ -457,25 +421,25 @@ class Store:
 
     def set_worker(self, file_ids: Iterable[str], worker: dict[str, Any]) -> None:
         """Record which process is processing these in-progress files."""
-        with locked(self._lock):
-            state = self._state()
+        with locked(self.folder.lock):
+            state = self.folder.state()
             for file_id in file_ids:
                 entry = state["files"].get(file_id)
                 if entry is not None and entry["status"] == "in_progress":
                     entry["vscli"]["worker"] = worker
-            self._write_state(state)
+            self.folder.write_state(state)
 
     def reap_orphans(self) -> list[str]:
         """Mark in-progress files whose worker died as failed, so nothing waits on them forever."""
-        state = self._state()
-        if not any(self._orphaned(e) for e in state["files"].values()):
+        state = self.folder.state()
+        if not any(self.orphaned(e) for e in state["files"].values()):
             return []
         reaped = []
         try:
-            with locked(self._lock, timeout=10):
-                state = self._state()
+            with locked(self.folder.lock, timeout=10):
+                state = self.folder.state()
                 for entry in state["files"].values():
-                    if self._orphaned(entry):
+                    if self.orphaned(entry):
                         entry["status"] = "failed"
                         entry["last_error"] = {
                             "code": "server_error",
@@ -484,13 +448,13 @@ class Store:
                         }
                         reaped.append(entry["id"])
                 if reaped:
-                    self._write_state(state)
+                    self.folder.write_state(state)
         except (OSError, VscliError):
             return []  # read-only workspace: report the state as it is
         return reaped
 
     @staticmethod
-    def _orphaned(entry: dict[str, Any]) -> bool:
+    def orphaned(entry: dict[str, Any]) -> bool:
         if entry["status"] != "in_progress":
             return False
         worker = entry["vscli"].get("worker")
@@ -502,7 +466,7 @@ class Store:
         """Processing jobs for in-progress files, with the attempt that was recorded for each."""
         from vscli.ingest import Job
 
-        state = self._state()
+        state = self.folder.state()
         registry = FileRegistry(self.ws)
         jobs = []
         for file_id in file_ids:
@@ -579,9 +543,9 @@ class Store:
 
     def _commit(self, results: list[Prepared]) -> None:
         """Write chunk manifests and the vectors through the store's backend, then switch files.json."""
-        with locked(self._lock):
-            state = self._state()
-            with self._changing(state) as change:
+        with locked(self.folder.lock):
+            state = self.folder.state()
+            with self.changing(state) as change:
                 for result in results:
                     entry = state["files"].get(result.job.file_id)
                     if entry is None or entry["vscli"].get("attempt") != result.job.attempt:
@@ -595,11 +559,11 @@ class Store:
                     old_serial = entry["vscli"].get("serial")
                     if old_serial is not None:
                         change.writer.remove(old_serial)
-                        change.garbage.append(self.chunks_path(old_serial))
+                        change.garbage.append(self.folder.chunks_path(old_serial))
                     serial = int(state.get("next_serial", 1))
                     state["next_serial"] = serial + 1
                     write_json(
-                        self.chunks_path(serial),
+                        self.folder.chunks_path(serial),
                         {
                             "file_id": entry["id"],
                             "chunks": [
@@ -620,7 +584,7 @@ class Store:
         _delete_quietly(change.garbage)
 
     @contextmanager
-    def _changing(self, state: dict[str, Any], backend: Backend | None = None,
+    def changing(self, state: dict[str, Any], backend: Backend | None = None,
                   fresh: bool = False) -> Iterator[_Change]:
         """Apply the block's changes (the caller holds the lock): what it wrote through the backend's
         writer is made durable, then ``files.json`` is written (the commit point), then the writer
@@ -633,7 +597,7 @@ class Store:
             yield change
             if change.opened is not None:
                 change.garbage += change.opened.commit(state)
-            self._write_state(state)
+            self.folder.write_state(state)
         except BaseException:
             if change.opened is not None:
                 change.opened.abandon()
@@ -645,7 +609,7 @@ class Store:
         """Where the store's vectors and keyword index live (`vscli.backends`)."""
         from vscli.backends import open_backend
 
-        return open_backend(self, spec)
+        return open_backend(self.folder, spec)
 
     @contextmanager
     def opened(self, config: dict[str, Any] | None = None) -> Iterator[None]:
@@ -662,24 +626,10 @@ class Store:
         with connect(spec["uri"]):
             yield
 
-    def _save_index(self, state: dict[str, Any], index: vindex.VectorIndex, generation: int) -> Path | None:
-        """Write the next index generation (after fitting its type to its size); returns the old file."""
-        index.fit_to_size()
-        state["generation"] = generation + 1
-        state["index"] = index.describe()
-        index.save(self._index_path(generation + 1))  # type: ignore[arg-type]
-        return self._index_path(generation)
-
-    def _load_index(self, generation: int, dim: int) -> vindex.VectorIndex:
-        path = self._index_path(generation)
-        if path is not None and not path.exists():
-            raise CorruptData(f"store {self.id} is missing its index file {path}")
-        return vindex.open_index(path, dim)
-
     def remove(self, file_ids: list[str]) -> list[str]:
         """Remove files from the store: their chunks and vectors leave every later query."""
-        with locked(self._lock):
-            state = self._state()
+        with locked(self.folder.lock):
+            state = self.folder.state()
             missing = [f for f in file_ids if f not in state["files"]]
             if missing:
                 raise NotFound(f"file {missing[0]} is not in vector store {self.id}")
@@ -688,10 +638,10 @@ class Store:
                 entry = state["files"].pop(file_id)
                 if entry["vscli"].get("serial") is not None:
                     serials.append(entry["vscli"]["serial"])
-            with self._changing(state) as change:
+            with self.changing(state) as change:
                 for serial in serials:
                     change.writer.remove(serial)
-                    change.garbage.append(self.chunks_path(serial))
+                    change.garbage.append(self.folder.chunks_path(serial))
         _delete_quietly(change.garbage)
         return list(dict.fromkeys(file_ids))
 
@@ -700,7 +650,7 @@ class Store:
         wanted = set(file_ids)
         while True:
             self.reap_orphans()
-            files = self._state()["files"]
+            files = self.folder.state()["files"]
             if not any(files[f]["status"] == "in_progress" for f in wanted if f in files):
                 return
             time.sleep(poll)
@@ -743,65 +693,6 @@ class Store:
             return previous
         return Snapshot(self)
 
-    # ---- the keyword index ----------------------------------------------------------------------------
-
-    def keyword_index(self) -> KeywordIndex:
-        """The store's BM25 index; built from the chunk manifests first if the store has none yet
-        (stores made before vscli had one, or after `doctor --repair` threw a damaged one away)."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
-        if not keyword.exists():
-            try:
-                with locked(self._lock):
-                    if not keyword.exists():
-                        self.rebuild_keyword_index(self._state())
-            except OSError as exc:
-                raise VscliError(f"store {self.id} has no keyword index yet and it cannot be built here "
-                                 f"({os_error('write', keyword.path, exc).message})") from exc
-        return keyword
-
-    def _keyword_writer(self, state: dict[str, Any]) -> KeywordWriter:
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
-        if not keyword.exists():
-            self.rebuild_keyword_index(state)
-        return keyword.writer()
-
-    def rebuild_keyword_index(self, state: dict[str, Any]) -> int:
-        """Index every completed file's chunks from its manifest (the caller holds the lock)."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
-        keyword.reset()
-        writer = keyword.writer()
-        count = 0
-        for entry in state["files"].values():
-            serial = entry["vscli"].get("serial")
-            if entry["status"] != "completed" or serial is None:
-                continue
-            chunks = self.chunk_manifest(serial)["chunks"]
-            writer.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(chunks))],
-                           [c["text"] for c in chunks])
-            count += len(chunks)
-        writer.commit()
-        return count
-
-    def _forget_keywords(self, serials: list[int]) -> None:
-        """Drop removed files from the keyword index; best effort, as queries never return them anyway."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
-        if not keyword.exists():
-            return
-        try:
-            writer = keyword.writer()
-            writer.delete(serials)
-            writer.commit()
-        except VscliError:
-            pass  # `doctor --repair` purges what is left
-
     def migrate(self, spec: dict[str, Any], progress: ProgressHook | None = None) -> None:
         """Move the store's vectors to another backend without embedding anything again.
 
@@ -809,13 +700,14 @@ class Store:
         names it (the commit point); only then is the old backend's copy dropped. A failure before the
         switch leaves the store on its old backend, unchanged."""
         hook = progress or (lambda event, amount: None)
-        with locked(self._lock):
+        with locked(self.folder.lock):
             config = self.config()
             current = self.backend()
             now = current.spec()
             if all(spec.get(key) == now.get(key) for key in ("kind", "uri", "collection")):
-                raise InvalidInput(f"store {self.id} is already on that backend ({current.describe(self._state())})")
-            state = self._state()
+                raise InvalidInput(
+                    f"store {self.id} is already on that backend ({current.describe(self.folder.state())})")
+            state = self.folder.state()
             busy = [e["id"] for e in state["files"].values() if e["status"] == "in_progress"]
             if busy:
                 raise InvalidInput(f"{len(busy)} file(s) of {self.id} are still being processed; "
@@ -827,13 +719,13 @@ class Store:
             if not current.local_keywords:  # a keyword index left by an earlier backend is stale: not kept
                 shutil.rmtree(self.dir / "keyword", ignore_errors=True)
             try:
-                with self._changing(state, target, fresh=True) as change:
+                with self.changing(state, target, fresh=True) as change:
                     moved = set()
                     for serial, vectors, owners in current.vectors(state):
                         entry = by_serial.get(serial)
                         if entry is None:
                             continue  # a leftover of an interrupted write: not part of the store
-                        texts = [c["text"] for c in self.chunk_manifest(serial)["chunks"]]
+                        texts = [c["text"] for c in self.folder.chunk_manifest(serial)["chunks"]]
                         change.writer.add(serial, entry, texts, vectors, owners)
                         moved.add(serial)
                         hook("files", 1)
@@ -855,7 +747,7 @@ class Store:
         """Delete the store: its manifests, chunks and index (a Milvus store's collection first, so a
         server that cannot be reached leaves the store as it was). Uploaded files stay in the workspace."""
         self.config()
-        with locked(self._lock):
+        with locked(self.folder.lock):
             if self.backend().kind != "faiss":
                 self.backend().drop()
             trash = self.ws.stores_dir / f".deleted-{self.id}"
@@ -929,7 +821,7 @@ def create_store(
     ``unique_name``: refuse a name another store has (checked again under the lock that creation holds);
     OpenAI's API allows duplicates, the CLI does not, because its commands take names."""
     from vscli import chunking
-    from vscli.backends import new_spec
+    from vscli.backends import new_spec, open_backend
 
     check_store_name(name)
     if unique_name:
@@ -974,9 +866,7 @@ def create_store(
         except OSError as exc:
             raise os_error("create the store in", ws.stores_dir, exc) from exc
         if spec["kind"] != "faiss":
-            staged = Store(ws, store_id)
-            staged.dir = staging
-            target = staged.backend(spec)
+            target = open_backend(StoreFolder(staging, ws.lock_path(store_id), store_id), spec)
             target.prepare()  # the collection exists (and fits) before the store does
             config["vscli"]["backend"] = target.spec()
             write_json(staging / "store.json", config)
@@ -1033,7 +923,7 @@ def store_objects(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, str]]:
 def stores_holding(ws: Workspace, file_ids: Iterable[str]) -> list[Store]:
     """The stores any of these files is in (what `delete_uploads` would take them out of)."""
     wanted = set(file_ids)
-    return [store for store in list_stores(ws) if wanted & set(store._state()["files"])]
+    return [store for store in list_stores(ws) if wanted & set(store.folder.state()["files"])]
 
 
 def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
@@ -1046,7 +936,7 @@ def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
     for file_id in dict.fromkeys(file_ids):
         for store in stores:
             try:
-                present = file_id in store._state()["files"]
+                present = file_id in store.folder.state()["files"]
             except NotFound:
                 continue  # the store was deleted meanwhile
             if present:

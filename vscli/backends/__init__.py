@@ -22,24 +22,24 @@ from vscli.errors import InvalidInput
 
 if TYPE_CHECKING:
     from vscli.backends.base import Backend
-    from vscli.store import Store
+    from vscli.folder import StoreFolder
 
 KINDS = ("faiss", "milvus")
 def spec_of(config: dict[str, Any]) -> dict[str, Any]:
     return config["vscli"].get("backend") or {"kind": "faiss"}
 
 
-def open_backend(store: Store, spec: dict[str, Any] | None = None) -> Backend:
-    """The backend a spec names (the store's own when None)."""
-    spec = spec or spec_of(store.config())
+def open_backend(folder: StoreFolder, spec: dict[str, Any] | None = None) -> Backend:
+    """The backend a spec names (the store's own when None), on the store's folder."""
+    spec = spec or spec_of(folder.config())
     if spec["kind"] == "faiss":
         from vscli.backends.faiss_backend import FaissBackend
 
-        return FaissBackend(store)
+        return FaissBackend(folder)
     if spec["kind"] == "milvus":
         from vscli.backends.milvus_backend import MilvusBackend
 
-        return MilvusBackend(store, spec)
+        return MilvusBackend(folder, spec)
     raise InvalidInput(f"unknown backend {spec['kind']!r} (expected {' or '.join(KINDS)})")
 
 

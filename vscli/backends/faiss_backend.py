@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from vscli.backends.base import Hits
+    from vscli.folder import StoreFolder
     from vscli.index.keyword import KeywordIndex, KeywordWriter
     from vscli.reader import Snapshot
-    from vscli.store import Store
 
 
 class FaissBackend:
@@ -26,8 +26,8 @@ class FaissBackend:
     local_keywords = True
     deletes_after_commit = False
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, folder: StoreFolder) -> None:
+        self.folder = folder
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "faiss"}
@@ -39,7 +39,7 @@ class FaissBackend:
         pass  # problems with the files surface as CorruptData where they are read
 
     def writer(self, state: dict[str, Any], fresh: bool = False) -> FaissWriter:
-        return FaissWriter(self.store, state, fresh)
+        return FaissWriter(self.folder, state, fresh)
 
     def reader(self, snapshot: Snapshot) -> FaissReader:
         return FaissReader(snapshot)
@@ -53,8 +53,8 @@ class FaissBackend:
         generation = int(state.get("generation", 0))
         if not generation:
             return
-        index = self.store._load_index(generation, self.store.config()["vscli"]["dimension"])
-        vectors, ids = index._vectors_and_ids()  # type: ignore[attr-defined]
+        index = self.folder.load_index(generation, self.folder.config()["vscli"]["dimension"])
+        vectors, ids = index.vectors_and_ids()
         order = np.argsort(ids, kind="stable")  # a chunk's windows keep their order
         vectors, ids = vectors[order], ids[order]
         serials = ids >> vindex.CHUNK_BITS
@@ -66,7 +66,7 @@ class FaissBackend:
     def serial_counts(self, state: dict[str, Any]) -> dict[int, int]:
         import numpy as np
 
-        index = self.store._load_index(int(state.get("generation", 0)), self.store.config()["vscli"]["dimension"])
+        index = self.folder.load_index(int(state.get("generation", 0)), self.folder.config()["vscli"]["dimension"])
         serials, counts = np.unique(index.ids() >> vindex.CHUNK_BITS, return_counts=True)
         return dict(zip(serials.tolist(), counts.tolist(), strict=False))
 
@@ -74,24 +74,23 @@ class FaissBackend:
         return state.get("index", "faiss flat (exact), 0 vectors")
 
     def drop(self, keep_keywords: bool = False) -> None:
-        store = self.store
-        for path in store.dir.glob("index-*.faiss"):
+        for path in self.folder.dir.glob("index-*.faiss"):
             path.unlink(missing_ok=True)
         if not keep_keywords:
-            shutil.rmtree(store.dir / "keyword", ignore_errors=True)
+            shutil.rmtree(self.folder.dir / "keyword", ignore_errors=True)
 
 
 class FaissWriter:
-    def __init__(self, store: Store, state: dict[str, Any], fresh: bool) -> None:
-        self.store = store
+    def __init__(self, folder: StoreFolder, state: dict[str, Any], fresh: bool) -> None:
+        self.folder = folder
         self.generation = int(state.get("generation", 0))
-        dimension = store.config()["vscli"]["dimension"]
-        self.index = vindex.open_index(None, dimension) if fresh else store._load_index(self.generation, dimension)
+        dimension = folder.config()["vscli"]["dimension"]
+        self.index = vindex.open_index(None, dimension) if fresh else folder.load_index(self.generation, dimension)
         self.fresh = fresh
         self.state = state
         self.keyword: KeywordWriter | None = None
         self.removed: list[int] = []
-        self.adopt_keywords = fresh and keywords_kept(store)
+        self.adopt_keywords = fresh and keywords_kept(folder)
 
     def remove(self, serial: int) -> None:
         self.index.remove_range(*vindex.file_id_range(serial))
@@ -105,37 +104,37 @@ class FaissWriter:
         if self.adopt_keywords:
             return
         if self.keyword is None:
-            self.keyword = fresh_keyword_writer(self.store) if self.fresh else self.store._keyword_writer(self.state)
+            self.keyword = fresh_keyword_writer(self.folder) if self.fresh else self.folder.keyword_writer(self.state)
         self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
-        garbage = [self.store._save_index(state, self.index, self.generation)]
+        garbage = [self.folder.save_index(state, self.index, self.generation)]
         if self.keyword is not None:
             self.keyword.commit()  # before files.json: a file the manifest calls completed is searchable
         elif self.fresh and not self.adopt_keywords:
-            fresh_keyword_writer(self.store).commit()  # an empty store still gets an (empty) keyword index
+            fresh_keyword_writer(self.folder).commit()  # an empty store still gets an (empty) keyword index
         return [p for p in garbage if p is not None]
 
     def finish(self) -> None:
         if self.removed:
-            self.store._forget_keywords(self.removed)
+            self.folder.forget_keywords(self.removed)
 
     def abandon(self) -> None:
         if self.keyword is not None:
             self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
 
 
-def keywords_kept(store: Store) -> bool:
+def keywords_kept(folder: StoreFolder) -> bool:
     """Whether the store already has vscli's keyword index: a migration between two backends that both
     use it keeps it as it is (it holds the same chunks), rather than rebuilding it."""
-    return (store.dir / "keyword" / "meta.json").exists()
+    return (folder.dir / "keyword" / "meta.json").exists()
 
 
-def fresh_keyword_writer(store: Store) -> KeywordWriter:
+def fresh_keyword_writer(folder: StoreFolder) -> KeywordWriter:
     """A writer over a new, empty keyword index (a migration rebuilds it from the chunk texts)."""
     from vscli.index.keyword import KeywordIndex
 
-    keyword = KeywordIndex(store.dir / "keyword")
+    keyword = KeywordIndex(folder.dir / "keyword")
     keyword.reset()
     return keyword.writer()
 
@@ -151,7 +150,7 @@ class FaissReader:
     def open_vectors(self) -> None:
         snap = self.snapshot
         if snap.generation and self._vectors is None:
-            self._vectors = vindex.open_index(snap.store.index_file(snap.generation),
+            self._vectors = vindex.open_index(snap.folder.index_file(snap.generation),
                                               snap.config["vscli"]["dimension"], read_only=True)
 
     def vector_hits(self, query: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits:
@@ -170,5 +169,5 @@ class FaissReader:
 
     def _keywords(self) -> KeywordIndex:
         if self._keyword is None:
-            self._keyword = self.snapshot.store.keyword_index()
+            self._keyword = self.snapshot.folder.keyword_index()
         return self._keyword

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from vscli.backends.base import Hits
+    from vscli.folder import StoreFolder
     from vscli.index.keyword import KeywordWriter
     from vscli.reader import Snapshot
-    from vscli.store import Store
 
 WINDOW_BITS = 8  # up to 256 embedding windows per chunk
 MAX_TEXT_BYTES = 65535  # Milvus's VARCHAR limit
@@ -65,13 +65,13 @@ class MilvusBackend:
     kind = "milvus"
     deletes_after_commit = True
 
-    def __init__(self, store: Store, spec: dict[str, Any]) -> None:
-        self.store = store
+    def __init__(self, folder: StoreFolder, spec: dict[str, Any]) -> None:
+        self.folder = folder
         self.uri: str = spec["uri"]
         self.collection: str = spec["collection"]
         self.keyword = spec.get("keyword", "milvus")  # "local": the server has no BM25, tantivy does it
         self.local_keywords = self.keyword == "local"
-        self.dimension = int(store.config()["vscli"]["dimension"])
+        self.dimension = int(folder.config()["vscli"]["dimension"])
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "milvus", "uri": self.uri, "collection": self.collection, "keyword": self.keyword}
@@ -109,13 +109,13 @@ class MilvusBackend:
         runs only for a backend the store is not on yet, so such a collection holds nothing it needs)."""
         from vscli.backends import spec_of
 
-        current = spec_of(self.store.config())
+        current = spec_of(self.folder.config())
         if current["kind"] == "milvus" and current["collection"] == self.collection:
             return False  # perhaps the store's own live collection under another spelling of the URI
         return client.describe_collection(self.collection).get("description") == self._description()
 
     def _description(self) -> str:
-        return f"vscli vector store {self.store.id}"
+        return f"vscli vector store {self.folder.id}"
 
     def _create(self, client: Any, bm25: bool) -> None:
         with translated(self.uri):
@@ -169,7 +169,7 @@ class MilvusBackend:
         if self.collection in ready:
             return
         if not client.has_collection(self.collection):
-            raise CorruptData(f"store {self.store.id} is missing its collection {self.collection} at {self.uri} "
+            raise CorruptData(f"store {self.folder.id} is missing its collection {self.collection} at {self.uri} "
                               "(dropped outside vscli?)")
         self._check(client)
         state = client.get_load_state(self.collection).get("state")
@@ -275,7 +275,7 @@ class MilvusWriter:
         self.fresh = fresh
         self.removed: list[int] = []
         self.keyword: KeywordWriter | None = None
-        self.adopt_keywords = fresh and keywords_kept(backend.store)
+        self.adopt_keywords = fresh and keywords_kept(backend.folder)
         self._marked = False
         self._held = ExitStack()  # the connection is held until finish/abandon: one Lite open per commit
         self.client = self._held.enter_context(connect(backend.uri))
@@ -294,7 +294,7 @@ class MilvusWriter:
         commit left. Serials from ``next_serial`` on belong to no committed file (the counter moves only
         with files.json) and this commit reuses them, so such rows would mix with its own. The mark is a
         file, so this delete runs only after an interruption, not on every commit."""
-        mark = self.backend.store.dir / WRITING_MARK
+        mark = self.backend.folder.dir / WRITING_MARK
         if mark.exists() and not self.fresh:
             with translated(self.backend.uri):
                 self.client.delete(self.backend.collection, filter=f"serial >= {int(first)}")
@@ -314,8 +314,8 @@ class MilvusWriter:
             if self.keyword is None:
                 from vscli.backends.faiss_backend import fresh_keyword_writer
 
-                store = backend.store
-                self.keyword = fresh_keyword_writer(store) if self.fresh else store._keyword_writer(self.state)
+                folder = backend.folder
+                self.keyword = fresh_keyword_writer(folder) if self.fresh else folder.keyword_writer(self.state)
             self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
@@ -326,13 +326,13 @@ class MilvusWriter:
     def finish(self) -> None:
         try:
             if self._marked:
-                (self.backend.store.dir / WRITING_MARK).unlink(missing_ok=True)  # files.json names the rows
+                (self.backend.folder.dir / WRITING_MARK).unlink(missing_ok=True)  # files.json names the rows
             if self.removed:
                 with translated(self.backend.uri):
                     self.client.delete(self.backend.collection,
                                        filter=f"serial in {sorted(set(int(s) for s in self.removed))}")
                 if self.backend.keyword == "local":
-                    self.backend.store._forget_keywords(self.removed)
+                    self.backend.folder.forget_keywords(self.removed)
         except BackendError:
             pass  # the rows are unreachable (their files are gone from the manifest); doctor purges them
         finally:
@@ -371,7 +371,7 @@ class MilvusReader:
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
         backend = self.backend
         if backend.keyword == "local":
-            return backend.store.keyword_index().search(text, k, self.snapshot.serials(flt))
+            return backend.folder.keyword_index().search(text, k, self.snapshot.serials(flt))
         if not text.strip():
             return []
         with connect(backend.uri) as client:
@@ -387,7 +387,7 @@ class MilvusReader:
         that term alone (one batched search); a term no chunk holds counts as much as the rarest found."""
         backend = self.backend
         if backend.keyword == "local":
-            return backend.store.keyword_index().scale(text)
+            return backend.folder.keyword_index().scale(text)
         terms = re.findall(r"\w+", text.lower())
         if not terms:
             return 0.0

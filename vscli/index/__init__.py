@@ -50,6 +50,9 @@ class VectorIndex(Protocol):
     def ids(self) -> "np.ndarray":
         """The chunk id of every vector (with repeats: one per window)."""
 
+    def vectors_and_ids(self) -> tuple["np.ndarray", "np.ndarray"]:
+        """Every vector and its chunk id, in matching order (to move a store to another backend)."""
+
     def fit_to_size(self) -> None:
         """Change the index's type or training when the store's size calls for it."""
 

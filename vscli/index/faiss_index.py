@@ -91,9 +91,15 @@ class FaissIndex:
         return int(self._index.remove_ids(faiss.IDSelectorRange(lo, hi)))
 
     def ids(self) -> np.ndarray:
-        return self._vectors_and_ids(with_vectors=False)[1]
+        return self._contents(with_vectors=False)[1]
 
-    def _vectors_and_ids(self, with_vectors: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+    def vectors_and_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every vector and its id, in matching order (ids repeat: a chunk's windows share one)."""
+        vectors, ids = self._contents()
+        assert vectors is not None
+        return vectors, ids
+
+    def _contents(self, with_vectors: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
         """Every vector and its id, in matching order (ids repeat: a chunk's windows share one)."""
         import faiss
 
@@ -168,7 +174,7 @@ class FaissIndex:
             return
         if ivf is not None and n <= RETRAIN_GROWTH * _trained_size(ivf.nlist):
             return
-        vectors, ids = self._vectors_and_ids()
+        vectors, ids = self._contents()
         self._index = _build_ivf(vectors, ids, self.dimension)  # type: ignore[arg-type]
 
     def save(self, path: Path) -> None:
