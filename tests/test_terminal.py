@@ -53,8 +53,9 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, home: Path) -> None:
                                      {"VSCLI_BATCH_CHUNKS": "8", "VSCLI_CACHE_DIR": str(tmp_path / "new-install")})
     assert rc == 0, shown
     assert b"processing" in shown and b"files" in shown and b"chunks" in shown  # the bar, on stderr
-    # A new install's first upload: the silent 5-20 s before the first file moved, now said.
-    assert b"loading the embedding model" in shown and b"exporting the model for fast queries" in shown
+    # A new install's first upload: the silent 5-20 s before the first file moved (now a few seconds of
+    # building the bundled model's graph), said.
+    assert b"preparing the model for fast queries and ingest" in shown, shown
     assert len(piped.split()) == 30 and ESC not in piped  # ids only on stdout, no control codes
     # --quiet: nothing on the terminal at all
     more = write_corpus(tmp_path / "more", 3)

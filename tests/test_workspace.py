@@ -78,3 +78,47 @@ def test_an_upload_interrupted_at_any_step_is_stored_once_on_retry(tmp_path: Pat
     obj, new = registry.add(b"hello", "a.txt")
     assert new and [f["id"] for f in registry.list()] == [obj["id"]]
     assert registry.add(b"hello", "a.txt") == (obj, False)
+
+
+def test_a_store_from_an_older_vscli_keeps_working_and_gains_its_content_hashes(cli, dataset: Path,
+                                                                               home: Path) -> None:
+    """Entries now keep their upload's hash (uploads used to read every file's upload manifest, 50,000
+    file reads in a 50,000-file store); files.json is written compactly. A store written the old way
+    (pretty JSON, no hashes) reads as before, still recognises content it has, and gains the hashes at
+    its next write."""
+    import json
+
+    from vscli.store import resolve_store
+    from vscli.workspace import Workspace
+
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
+    store = resolve_store(Workspace(home), "docs")
+    manifest = store.dir / "files.json"
+    state = json.loads(manifest.read_text())
+    assert all(e["vscli"]["sha256"] for e in state["files"].values()) and "\n  " not in manifest.read_text()
+    for entry in state["files"].values():
+        del entry["vscli"]["sha256"]
+    manifest.write_text(json.dumps(state, indent=2))  # as vscli 0.1 wrote it
+    again = cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q")  # same bytes: not added
+    assert again.exit_code == 0 and len(store.files()) == 1
+    assert cli("upload", str(dataset / "vector_search.md"), "--store", "docs", "-q").exit_code == 0
+    entries = json.loads(manifest.read_text())["files"].values()
+    assert len(entries) == 2 and all(e["vscli"]["sha256"] for e in entries)  # filled in by the write
+
+
+def test_a_damaged_files_json_is_caught_after_a_good_one_was_read(cli, home: Path) -> None:
+    """A process checks files.json's shape once per version of the file; a replaced file is a new version
+    and is checked again."""
+    import json
+
+    from vscli.store import resolve_store
+    from vscli.workspace import Workspace
+
+    assert cli("create", "docs").exit_code == 0
+    store = resolve_store(Workspace(home), "docs")
+    assert store.folder.state()["files"] == {}
+    good = json.loads((store.dir / "files.json").read_text())
+    write_json(store.dir / "files.json", {**good, "files": {"file-x": "not an entry"}})
+    with pytest.raises(CorruptData, match="is not a file entry"):
+        store.folder.state()

@@ -14,6 +14,8 @@ protocol, processing, validation); backends and readers get the folder, never th
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,8 @@ from vscli.workspace import locked, os_error, read_json, write_json
 
 if TYPE_CHECKING:
     from vscli.index.keyword import KeywordIndex, KeywordWriter
+
+_CHECKED: dict[Path, tuple[int, int, int, int]] = {}  # files.json -> the version of it last checked here
 
 
 class StoreFolder:
@@ -45,19 +49,36 @@ class StoreFolder:
             raise NotFound(f"no such vector store: {self.id}") from None
 
     def state(self) -> dict[str, Any]:
-        """files.json, checked: the committed state (a writer holds the lock while it reads and replaces it)."""
+        """files.json, checked: the committed state (a writer holds the lock while it reads and replaces
+        it). Each call parses the file anew (callers change what they get); checking its shape, which
+        took longer than parsing (0.57 s vs 0.22 s at 50,000 files), is done once per version of the file
+        in a process: a commit replaces the file, so its inode, mtime and size name the version read."""
+        path = self.dir / "files.json"
         try:
-            state = read_json(self.dir / "files.json")
+            with path.open("rb") as handle:
+                st = os.fstat(handle.fileno())
+                raw = handle.read()
         except FileNotFoundError:
             if not (self.dir / "store.json").exists():
                 raise NotFound(f"no such vector store: {self.id}") from None
-            raise CorruptData(f"store {self.id} is missing its manifest {self.dir / 'files.json'}") from None
-        return check_state(state, self.dir / "files.json")
+            raise CorruptData(f"store {self.id} is missing its manifest {path}") from None
+        except OSError as exc:
+            raise os_error("read", path, exc) from exc
+        try:
+            state = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptData(f"corrupted manifest {path}: {exc}") from exc
+        version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        if _CHECKED.get(path) != version:
+            check_state(state, path)
+            _CHECKED[path] = version
+        return state
 
     def write_state(self, state: dict[str, Any]) -> None:
-        """Replace files.json in one rename: the commit point."""
+        """Replace files.json in one rename: the commit point (compact: a store of 50,000 files has a
+        35 MB one, rewritten on every commit)."""
         try:
-            write_json(self.dir / "files.json", state)
+            write_json(self.dir / "files.json", state, compact=True)
         except OSError as exc:
             raise os_error("write", self.dir / "files.json", exc) from exc
 

@@ -212,15 +212,33 @@ class Store:
         """sha256 of each file's content -> its file id, for every file in the store (one pass)."""
         return self._hashes(self.folder.state())
 
+    def file_digests(self) -> dict[str, str]:
+        """Each file's content sha256, by file id (one pass over the manifest)."""
+        return self._digests(self.folder.state())
+
     def _hashes(self, state: dict[str, Any]) -> dict[str, str]:
-        registry = FileRegistry(self.ws)
         hashes: dict[str, str] = {}
-        for file_id in state["files"]:
-            try:
-                hashes.setdefault(registry.get(file_id).get("sha256", ""), file_id)
-            except NotFound:
-                continue
+        for file_id, digest in self._digests(state).items():
+            hashes.setdefault(digest, file_id)
         return hashes
+
+    def _digests(self, state: dict[str, Any]) -> dict[str, str]:
+        """File id -> content hash. Each entry keeps its upload's hash (``vscli.sha256``); an entry from
+        an older vscli has it looked up in the uploads registry (one file read each) and filled in, so
+        the caller's next write of ``state`` saves those reads from then on."""
+        registry = FileRegistry(self.ws)
+        digests: dict[str, str] = {}
+        for file_id, entry in state["files"].items():
+            digest = entry["vscli"].get("sha256")
+            if not isinstance(digest, str):
+                try:
+                    digest = registry.get(file_id).get("sha256", "")
+                except NotFound:
+                    continue
+                if digest:
+                    entry["vscli"]["sha256"] = digest
+            digests[file_id] = digest
+        return digests
 
     def attach(
         self,
@@ -283,8 +301,7 @@ class Store:
         check_environment()  # a bad setting fails here, before anything changes
         self.backend().check()  # and so does a Milvus server that cannot be reached
         registry = FileRegistry(self.ws)
-        for file_id in file_ids:
-            registry.get(file_id)  # unknown ids fail before anything changes
+        uploads = {file_id: registry.get(file_id) for file_id in file_ids}  # unknown ids fail before anything changes
         self.reap_orphans()
         config = self.config()
         strategy = chunking.resolved(chunking_strategy or config["vscli"]["chunking_strategy"])
@@ -296,7 +313,7 @@ class Store:
                 held = self._hashes(state)
                 for i, file_id in enumerate(file_ids):
                     if file_id not in state["files"]:
-                        standing[i] = held.setdefault(registry.get(file_id).get("sha256", ""), file_id)
+                        standing[i] = held.setdefault(uploads[file_id].get("sha256", ""), file_id)
             now = int(time.time())
             changed: list[dict[str, Any]] = []
             first: dict[str, int] = {}  # each file once, in input order, with its first mention's attributes
@@ -315,6 +332,8 @@ class Store:
                         continue
                 else:
                     entry = self.new_entry(file_id, strategy, wanted, now)
+                    if uploads[file_id].get("sha256"):
+                        entry["vscli"]["sha256"] = uploads[file_id]["sha256"]
                     state["files"][file_id] = entry
                 entry["status"] = "in_progress"
                 entry["last_error"] = None

@@ -81,13 +81,12 @@ def scan(root: Path, globs: list[str]) -> tuple[list[LocalFile], list[dict[str, 
 def plan(store: Store, root: Path, globs: list[str], delete: bool = True) -> Plan:
     local, skipped, failed = scan(root, globs)
     result = Plan(skipped=skipped, failed=failed)
-    registry = FileRegistry(store.ws)
     by_path: dict[str, list[dict[str, Any]]] = {}
     by_hash: dict[str, str] = {}
+    digests = store.file_digests()  # kept in the store's manifest: no upload manifest read per file
     for entry in store.files(reap=True):
-        try:
-            digest = registry.get(entry["id"])["sha256"]
-        except NotFound:
+        digest = digests.get(entry["id"])
+        if digest is None:
             continue
         by_hash.setdefault(digest, entry["id"])
         path = entry["attributes"].get("path")

@@ -163,9 +163,12 @@ def atomic_write_bytes(path: Path, data: bytes | Callable[[Path], None]) -> None
         raise
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as pretty JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+def write_json(path: Path, obj: Any, compact: bool = False) -> None:
+    """Atomically write ``obj`` as pretty JSON, or ``compact`` (for large manifests: json's C encoder
+    runs only without indentation, and was 10x faster on a 35 MB files.json)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(
+        obj, indent=2, ensure_ascii=False)
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 def read_json(path: Path) -> Any:
