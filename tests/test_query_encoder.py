@@ -195,3 +195,14 @@ def test_a_model_that_cannot_load_fails_the_query_cleanly_from_the_worker_thread
         assert_clean_error(cli("query", "docs", "data mining", "--mode", mode), ExitCode.UNAVAILABLE,
                            "cannot load embedding model 'no-such-model-anywhere'")
     assert "data_mining.md" in cli("query", "docs", "data mining", "--mode", "keyword").stdout
+
+
+def test_a_built_graph_that_failed_its_check_is_traced_over(tmp_path: Path, monkeypatch) -> None:
+    """With torch installed, an unverified built export does not keep the model on the slow path."""
+    monkeypatch.setenv("VSCLI_CACHE_DIR", str(tmp_path / "cache"))
+    resolved = resolve_model("all-MiniLM-L6-v2")
+    cache_dir(resolved).mkdir(parents=True)
+    (cache_dir(resolved) / "meta.json").write_text(json.dumps({"verified": False, "built": "onnx.helper",
+                                                               "reason": "cosine 0.93"}))
+    meta = ensure_export(load_model("all-MiniLM-L6-v2"), resolved)
+    assert meta["verified"] is True and "built" not in meta

@@ -44,9 +44,9 @@ DOCUMENT_TEXTS = VERIFY_TEXTS * 2  # enough windows for batches of mixed lengths
 
 def ensure_export(embedder: Any, resolved_model: str) -> dict[str, Any]:
     """Trace and verify once per model with sentence-transformers (``embedder``); returns the cached
-    record (``verified`` true or false)."""
+    record (``verified`` true or false). A built graph that failed its check is traced over."""
     meta = read_meta(resolved_model)
-    if meta is not None:
+    if meta is not None and not (meta.get("built") and not meta.get("verified")):
         return meta
     notices.announce("exporting the model for fast queries and ingest (once per model, about 15 s)")
     return _make(resolved_model, lambda staging: _export(embedder, staging), embedder)
