@@ -95,8 +95,8 @@ def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "vscli"}
 
 
-class _Change:
-    """One change to a store's contents, made under its lock by `Store._changing`: ``writer`` opens the
+class Change:
+    """One change to a store's contents, made under its lock by `Store.changing`: ``writer`` opens the
     backend's writer on first use (a commit of failures only never loads an index), and ``garbage``
     collects the files to delete once the change is committed."""
 
@@ -474,6 +474,7 @@ class Store:
 
     @staticmethod
     def orphaned(entry: dict[str, Any]) -> bool:
+        """Whether an in-progress file's worker is gone, or was queued and never started (reaped)."""
         if entry["status"] != "in_progress":
             return False
         worker = entry["vscli"].get("worker")
@@ -604,12 +605,12 @@ class Store:
 
     @contextmanager
     def changing(self, state: dict[str, Any], backend: Backend | None = None,
-                  fresh: bool = False) -> Iterator[_Change]:
+                  fresh: bool = False) -> Iterator[Change]:
         """Apply the block's changes (the caller holds the lock): what it wrote through the backend's
         writer is made durable, then ``files.json`` is written (the commit point), then the writer
         finishes (its deletes come after the commit). If anything fails, the writer is abandoned and
         files.json is left as it was. ``fresh``: a writer over nothing, for a migration or a lost index."""
-        change = _Change(lambda: (backend or self.backend()).writer(state, fresh))
+        change = Change(lambda: (backend or self.backend()).writer(state, fresh))
         try:
             if fresh:
                 change.open()  # a fresh index is written even when nothing is added to it
