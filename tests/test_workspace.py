@@ -80,12 +80,12 @@ def test_an_upload_interrupted_at_any_step_is_stored_once_on_retry(tmp_path: Pat
     assert registry.add(b"hello", "a.txt") == (obj, False)
 
 
-def test_a_store_from_an_older_vscli_keeps_working_and_gains_its_content_hashes(cli, dataset: Path,
+def test_a_store_from_an_older_vscli_keeps_working_and_gains_upload_facts(cli, dataset: Path,
                                                                                home: Path) -> None:
-    """Entries now keep their upload's hash (uploads used to read every file's upload manifest, 50,000
-    file reads in a 50,000-file store); files.json is written compactly. A store written the old way
-    (pretty JSON, no hashes) reads as before, still recognises content it has, and gains the hashes at
-    its next write."""
+    """Entries now keep their upload's hash and filename (uploads and `files` used to read every file's
+    upload manifest: 50,000 file reads in a 50,000-file store); files.json is written compactly. A store
+    written the old way (pretty JSON, neither kept) reads as before, still recognises content it has,
+    and gains both at its next write."""
     import json
 
     from vscli.store import resolve_store
@@ -96,15 +96,20 @@ def test_a_store_from_an_older_vscli_keeps_working_and_gains_its_content_hashes(
     store = resolve_store(Workspace(home), "docs")
     manifest = store.dir / "files.json"
     state = json.loads(manifest.read_text())
-    assert all(e["vscli"]["sha256"] for e in state["files"].values()) and "\n  " not in manifest.read_text()
+    assert all(e["vscli"]["sha256"] and e["vscli"]["filename"] for e in state["files"].values())
+    assert "\n  " not in manifest.read_text()
     for entry in state["files"].values():
-        del entry["vscli"]["sha256"]
+        del entry["vscli"]["sha256"], entry["vscli"]["filename"]
     manifest.write_text(json.dumps(state, indent=2))  # as vscli 0.1 wrote it
+    assert "data_mining.md" in cli("files", "docs").stdout  # looked up in the uploads registry
     again = cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q")  # same bytes: not added
     assert again.exit_code == 0 and len(store.files()) == 1
     assert cli("upload", str(dataset / "vector_search.md"), "--store", "docs", "-q").exit_code == 0
     entries = json.loads(manifest.read_text())["files"].values()
     assert len(entries) == 2 and all(e["vscli"]["sha256"] for e in entries)  # filled in by the write
+    assert {e["vscli"]["filename"] for e in entries} == {"data_mining.md", "vector_search.md"}
+    listed = cli("files", "docs").stdout
+    assert "data_mining.md" in listed and "vector_search.md" in listed
 
 
 def test_a_damaged_files_json_is_caught_after_a_good_one_was_read(cli, home: Path) -> None:

@@ -214,31 +214,36 @@ class Store:
 
     def file_digests(self) -> dict[str, str]:
         """Each file's content sha256, by file id (one pass over the manifest)."""
-        return self._digests(self.folder.state())
+        return {file_id: upload["sha256"] for file_id, upload in self._uploads(self.folder.state()).items()}
+
+    def file_names(self) -> dict[str, str]:
+        """Each file's upload filename, by file id (one pass over the manifest)."""
+        return {file_id: upload["filename"] for file_id, upload in self._uploads(self.folder.state()).items()}
 
     def _hashes(self, state: dict[str, Any]) -> dict[str, str]:
         hashes: dict[str, str] = {}
-        for file_id, digest in self._digests(state).items():
-            hashes.setdefault(digest, file_id)
+        for file_id, upload in self._uploads(state).items():
+            if upload["sha256"]:  # no hash, no match
+                hashes.setdefault(upload["sha256"], file_id)
         return hashes
 
-    def _digests(self, state: dict[str, Any]) -> dict[str, str]:
-        """File id -> content hash. Each entry keeps its upload's hash (``vscli.sha256``); an entry from
-        an older vscli has it looked up in the uploads registry (one file read each) and filled in, so
-        the caller's next write of ``state`` saves those reads from then on."""
+    def _uploads(self, state: dict[str, Any]) -> dict[str, dict[str, str]]:
+        """File id -> its upload's ``sha256`` and ``filename``. Each entry keeps them (``vscli.sha256``,
+        ``vscli.filename``: uploads never change); an entry from an older vscli has them looked up in the
+        uploads registry (one file read each) and filled in, so the caller's next write of ``state``
+        saves those reads from then on."""
         registry = FileRegistry(self.ws)
-        digests: dict[str, str] = {}
+        uploads: dict[str, dict[str, str]] = {}
         for file_id, entry in state["files"].items():
-            digest = entry["vscli"].get("sha256")
-            if not isinstance(digest, str):
+            private = entry["vscli"]
+            if not (isinstance(private.get("sha256"), str) and isinstance(private.get("filename"), str)):
                 try:
-                    digest = registry.get(file_id).get("sha256", "")
+                    obj = registry.get(file_id)
                 except NotFound:
                     continue
-                if digest:
-                    entry["vscli"]["sha256"] = digest
-            digests[file_id] = digest
-        return digests
+                private["sha256"], private["filename"] = obj.get("sha256", ""), obj["filename"]
+            uploads[file_id] = {"sha256": private["sha256"], "filename": private["filename"]}
+        return uploads
 
     def attach(
         self,
@@ -313,7 +318,8 @@ class Store:
                 held = self._hashes(state)
                 for i, file_id in enumerate(file_ids):
                     if file_id not in state["files"]:
-                        standing[i] = held.setdefault(uploads[file_id].get("sha256", ""), file_id)
+                        digest = uploads[file_id].get("sha256")
+                        standing[i] = held.setdefault(digest, file_id) if digest else file_id
             now = int(time.time())
             changed: list[dict[str, Any]] = []
             first: dict[str, int] = {}  # each file once, in input order, with its first mention's attributes
@@ -332,8 +338,8 @@ class Store:
                         continue
                 else:
                     entry = self.new_entry(file_id, strategy, wanted, now)
-                    if uploads[file_id].get("sha256"):
-                        entry["vscli"]["sha256"] = uploads[file_id]["sha256"]
+                    entry["vscli"].update(sha256=uploads[file_id].get("sha256", ""),
+                                          filename=uploads[file_id]["filename"])
                     state["files"][file_id] = entry
                 entry["status"] = "in_progress"
                 entry["last_error"] = None

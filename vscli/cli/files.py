@@ -297,13 +297,10 @@ def files(
     if as_json:
         render.emit_json(render.list_page(entries))
         return
-    registry = FileRegistry(s.ws)
+    names = s.file_names()  # kept in the store's manifest: no upload manifest read per file
     rows = []
     for e in entries:
-        try:
-            name = registry.get(e["id"])["filename"]
-        except NotFound:
-            name = "(deleted)"
+        name = names.get(e["id"], "(deleted)")
         error = e["last_error"]["message"] if e.get("last_error") else ""
         rows.append([e["id"], name, e["status"], render.human_bytes(e["usage_bytes"]),
                      render.timestamp(e["created_at"]), error])

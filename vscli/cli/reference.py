@@ -54,8 +54,8 @@ FILES: list[tuple[str, str]] = [
     ("files/<file-id>/content", "the uploaded bytes, unchanged"),
     ("files/<file-id>/file.json", "the OpenAI `file` object and the content's sha256"),
     ("stores/<vs-id>/store.json", "the `vector_store` object, its model, dimension, chunking strategy and backend"),
-    ("stores/<vs-id>/files.json", "the store's `vector_store.file` entries (each with its upload's sha256) and "
-     "the current index generation; compact JSON"),
+    ("stores/<vs-id>/files.json", "the store's `vector_store.file` entries (each with its upload's sha256 and "
+     "name) and the current index generation; compact JSON"),
     ("stores/<vs-id>/chunks/<n>.json", "the chunk texts and offsets of one processed file"),
     ("stores/<vs-id>/index-<g>.faiss", "the FAISS index (inner product on normalized vectors); none on Milvus"),
     ("stores/<vs-id>/milvus-writing", "Milvus stores: present while a commit's rows are not yet named by files.json"),
