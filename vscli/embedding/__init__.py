@@ -68,7 +68,7 @@ def quiet_model_libraries() -> None:
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str) -> Embedder:
     """The embedder for ingest, once per process: the verified ONNX export, made here on first use
-    (sentence-transformers is loaded for that, then dropped); the model itself if it cannot be exported."""
+    (built from the weights, or traced by sentence-transformers); the model itself if it cannot be exported."""
     from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
 
     return _exported(name, lambda directory, meta: OnnxDocumentEmbedder(name, directory, meta))

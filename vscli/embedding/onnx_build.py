@@ -15,15 +15,28 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import struct
 from pathlib import Path
 from typing import Any
 
 from vscli.embedding.onnx_query import FORMAT_VERSION
 
 OPSET = 17
-_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def pooling_mode(config: dict[str, Any]) -> str | None:
+    """"mean" or "cls" from a sentence-transformers Pooling config, else None (a pooling not exported)."""
+    for mode in ("mean", "cls"):
+        if config.get(f"pooling_mode_{mode}_tokens"):
+            return mode
+    return None
+
+
+def exportable(modules: list[str], mode: str | None) -> bool:
+    """Whether a model of these sentence-transformers modules and pooling has an export vscli can make:
+    Transformer + mean/CLS Pooling (+ Normalize)."""
+    return modules[:2] == ["Transformer", "Pooling"] and all(m == "Normalize" for m in modules[2:]) and mode in (
+        "mean", "cls")
 
 
 def describe_model(model_dir: Path) -> dict[str, Any] | None:
@@ -31,39 +44,26 @@ def describe_model(model_dir: Path) -> dict[str, Any] | None:
     try:
         config = json.loads((model_dir / "config.json").read_text())
         modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((model_dir / "modules.json").read_text())]
-        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+        mode = pooling_mode(json.loads((model_dir / "1_Pooling" / "config.json").read_text()))
         settings = json.loads((model_dir / "sentence_bert_config.json").read_text())
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    mode = "mean" if pooling.get("pooling_mode_mean_tokens") else "cls" if pooling.get("pooling_mode_cls_tokens") \
-        else None
-    if (config.get("model_type") != "bert" or config.get("hidden_act") != "gelu" or mode is None
+    if (config.get("model_type") != "bert" or config.get("hidden_act") != "gelu" or not exportable(modules, mode)
             or config.get("position_embedding_type", "absolute") != "absolute"
-            or modules[:2] != ["Transformer", "Pooling"] or any(m != "Normalize" for m in modules[2:])
             or not (model_dir / "model.safetensors").is_file() or not (model_dir / "tokenizer.json").is_file()):
         return None
-    return {"config": config, "pooling": mode, "normalize": "Normalize" in modules,
+    return {"config": config, "pooling": mode,
             "max_seq_length": int(settings.get("max_seq_length") or config["max_position_embeddings"])}
 
 
 def read_safetensors(path: Path) -> dict[str, Any]:
-    """Every tensor of a safetensors file as a numpy array (the format is a JSON header and raw bytes)."""
+    """Every tensor of a safetensors file as a numpy array; half precision is widened to float32 (the
+    graph computes in float32). bfloat16, which numpy has no type for, is refused by the reader."""
     import numpy as np
+    from safetensors.numpy import load_file
 
-    with path.open("rb") as handle:
-        size = struct.unpack("<Q", handle.read(8))[0]
-        header = json.loads(handle.read(size))
-        data = handle.read()
-    tensors = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        if spec["dtype"] not in _DTYPES or spec["dtype"] == "BF16":
-            raise ValueError(f"{path.name}: tensor {name} has dtype {spec['dtype']}, which this builder does not read")
-        start, end = spec["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=_DTYPES[spec["dtype"]]).reshape(spec["shape"])
-        tensors[name] = array.astype(np.float32) if array.dtype == np.float16 else array
-    return tensors
+    return {name: array.astype(np.float32) if array.dtype == np.float16 else array
+            for name, array in load_file(path).items()}
 
 
 def build(model_dir: Path, staging: Path, name: str) -> dict[str, Any]:

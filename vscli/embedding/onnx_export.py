@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vscli import notices
-from vscli.embedding.onnx_build import build, describe_model
+from vscli.embedding.onnx_build import build, describe_model, exportable, pooling_mode
 from vscli.embedding.onnx_query import FORMAT_VERSION, OnnxQueryEncoder, cache_dir, read_meta
 from vscli.embedding.reference import StoredReference
 from vscli.workspace import write_json
@@ -91,10 +91,8 @@ def _export(embedder: Any, staging: Path) -> dict[str, Any]:
     model = embedder.model
     modules = [type(m).__name__ for m in model]
     pooling = model[1] if len(model) > 1 else None
-    mode = getattr(pooling, "pooling_mode", None) or _pooling_mode(pooling)
-    if modules[:2] != ["Transformer", "Pooling"] or any(m != "Normalize" for m in modules[2:]) or mode not in (
-        "mean", "cls"
-    ):
+    mode = getattr(pooling, "pooling_mode", None) or pooling_mode(getattr(pooling, "get_config_dict", dict)())
+    if not exportable(modules, mode):
         return {"verified": False, "reason": f"unsupported modules {modules} / pooling {mode}"}
     hf = model[0].auto_model.eval()
     attention = getattr(hf.config, "_attn_implementation", None)
@@ -137,14 +135,6 @@ def _trace(hf: Any, staging: Path) -> None:
     graph = onnx.load(str(staging / "model.onnx"))
     onnx.save_model(graph, str(staging / "model.onnx"), save_as_external_data=True,
                     all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=1024)
-
-
-def _pooling_mode(pooling: Any) -> str | None:
-    config: dict[str, Any] = getattr(pooling, "get_config_dict", lambda: {})()
-    for mode in ("mean", "cls"):
-        if config.get(f"pooling_mode_{mode}_tokens"):
-            return mode
-    return None
 
 
 def _verify(reference: Any, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
