@@ -86,7 +86,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
         generation = int(state.get("generation", 0))
         if generation:
             members.append((f"store/index-{generation}.faiss", store.folder.index_file(generation)))
-        keyword = store.dir / "keyword"
+        keyword = store.folder.raw_keyword_index().path
         if keyword.is_dir():  # its writes, like ours, happen under the store's lock
             members += [(f"store/keyword/{p.name}", p) for p in sorted(keyword.iterdir())
                         if p.is_file() and not p.name.startswith(".tantivy-")]
@@ -243,10 +243,8 @@ def _forget_uploads(ws: Workspace, file_ids: list[str]) -> None:
 
 def _ensure_keyword_index(store: Store) -> None:
     """Keep the archive's keyword index when it opens here; else rebuild it from the chunk texts."""
-    from vscli.index.keyword import KeywordIndex
-
     try:
-        keyword = KeywordIndex(store.dir / "keyword")
+        keyword = store.folder.raw_keyword_index()
         if keyword.exists() and keyword.size >= 0:
             return
     except (VscliError, ValueError, OSError):

@@ -197,9 +197,7 @@ def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
 def _keyword_problem(store: Store, files: dict[str, Any], live_serials: set[int]) -> tuple[str | None, bool]:
     """Why the keyword index does not hold exactly the chunks of the completed files (or None), and
     whether that hurts: chunks of files the store no longer has are never returned, so they do not."""
-    from vscli.index.keyword import KeywordIndex
-
-    keyword = KeywordIndex(store.dir / "keyword")
+    keyword = store.folder.raw_keyword_index()
     if not keyword.exists():
         return ("missing", True) if live_serials else (None, False)
     expected = {e["vscli"]["serial"]: e["vscli"]["chunks"] for e in files.values()

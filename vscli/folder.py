@@ -14,7 +14,6 @@ protocol, processing, validation); backends and readers get the folder, never th
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,12 +21,16 @@ from typing import TYPE_CHECKING, Any
 from vscli import index as vindex
 from vscli.errors import CorruptData, NotFound, VscliError
 from vscli.manifests import check_chunks, check_config, check_state
-from vscli.workspace import locked, os_error, read_json, write_json
+from vscli.workspace import locked, os_error, parse_json, read_json, write_json
 
 if TYPE_CHECKING:
     from vscli.index.keyword import KeywordIndex, KeywordWriter
 
 _CHECKED: dict[Path, tuple[int, int, int, int]] = {}  # files.json -> the version of it last checked here
+
+
+def _version(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class StoreFolder:
@@ -56,7 +59,7 @@ class StoreFolder:
         path = self.dir / "files.json"
         try:
             with path.open("rb") as handle:
-                st = os.fstat(handle.fileno())
+                version = _version(os.fstat(handle.fileno()))  # of the very file read, not of its path
                 raw = handle.read()
         except FileNotFoundError:
             if not (self.dir / "store.json").exists():
@@ -64,15 +67,16 @@ class StoreFolder:
             raise CorruptData(f"store {self.id} is missing its manifest {path}") from None
         except OSError as exc:
             raise os_error("read", path, exc) from exc
-        try:
-            state = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptData(f"corrupted manifest {path}: {exc}") from exc
-        version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        state = parse_json(raw, path)
         if _CHECKED.get(path) != version:
             check_state(state, path)
             _CHECKED[path] = version
         return state
+
+    def state_version(self) -> tuple[int, int, int, int]:
+        """Which version of files.json is there now (OSError when it is not): each commit replaces the
+        file, so a reader compares this with the version it read to know whether the store changed."""
+        return _version(os.stat(self.dir / "files.json"))
 
     def write_state(self, state: dict[str, Any]) -> None:
         """Replace files.json in one rename: the commit point (compact: a store of 50,000 files has a
@@ -114,12 +118,16 @@ class StoreFolder:
 
     # ---- the keyword index -----------------------------------------------------------------------
 
+    def raw_keyword_index(self) -> KeywordIndex:
+        """The store's BM25 index where it lies (``keyword/``), whether or not it exists yet."""
+        from vscli.index.keyword import KeywordIndex
+
+        return KeywordIndex(self.dir / "keyword")
+
     def keyword_index(self) -> KeywordIndex:
         """The store's BM25 index; built from the chunk manifests first if the store has none yet
         (stores made before vscli had one, or after `doctor --repair` threw a damaged one away)."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
+        keyword = self.raw_keyword_index()
         if not keyword.exists():
             try:
                 with locked(self.lock):
@@ -132,20 +140,20 @@ class StoreFolder:
 
     def keyword_writer(self, state: dict[str, Any]) -> KeywordWriter:
         """A writer on the keyword index, built first if missing (the caller holds the lock)."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
+        keyword = self.raw_keyword_index()
         if not keyword.exists():
             self.rebuild_keyword_index(state)
         return keyword.writer()
 
+    def fresh_keyword_writer(self) -> KeywordWriter:
+        """A writer over a new, empty keyword index (a rebuild, or a migration, fills it)."""
+        keyword = self.raw_keyword_index()
+        keyword.reset()
+        return keyword.writer()
+
     def rebuild_keyword_index(self, state: dict[str, Any]) -> int:
         """Index every completed file's chunks from its manifest (the caller holds the lock)."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
-        keyword.reset()
-        writer = keyword.writer()
+        writer = self.fresh_keyword_writer()
         count = 0
         for entry in state["files"].values():
             serial = entry["vscli"].get("serial")
@@ -160,9 +168,7 @@ class StoreFolder:
 
     def forget_keywords(self, serials: list[int]) -> None:
         """Drop removed files from the keyword index; best effort, as queries never return them anyway."""
-        from vscli.index.keyword import KeywordIndex
-
-        keyword = KeywordIndex(self.dir / "keyword")
+        keyword = self.raw_keyword_index()
         if not keyword.exists():
             return
         try:

@@ -9,8 +9,6 @@ changes), instead of parsing the manifest and reopening the index for every quer
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from vscli import filters as vfilters
@@ -27,16 +25,11 @@ if TYPE_CHECKING:
 MAX_FETCH = 16384  # the most hits asked of an index while looking for k that this snapshot knows
 
 
-def _stamp(path: Path) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
 class Snapshot:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.folder = store.folder  # what backends' readers read: the folder, not the Store
-        self.stamp = _stamp(store.dir / "files.json")
+        self.stamp = store.folder.state_version()
         self.state = store.folder.state()
         self.config = store.config()
         self.generation = int(self.state.get("generation", 0))
@@ -54,7 +47,7 @@ class Snapshot:
     def current(self) -> bool:
         """Whether the store is still in the state this snapshot was taken from."""
         try:
-            return _stamp(self.store.dir / "files.json") == self.stamp
+            return self.folder.state_version() == self.stamp
         except OSError:
             return False
 

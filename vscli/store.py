@@ -743,7 +743,7 @@ class Store:
             by_serial = {e["vscli"]["serial"]: e for e in state["files"].values()
                          if e["status"] == "completed" and e["vscli"].get("serial") is not None}
             if not current.local_keywords:  # a keyword index left by an earlier backend is stale: not kept
-                shutil.rmtree(self.dir / "keyword", ignore_errors=True)
+                shutil.rmtree(self.folder.raw_keyword_index().path, ignore_errors=True)
             try:
                 with self.changing(state, target, fresh=True) as change:
                     moved = set()

@@ -179,6 +179,11 @@ def read_json(path: Path) -> Any:
         raise
     except OSError as exc:
         raise os_error("read", path, exc) from exc
+    return parse_json(raw, path)
+
+
+def parse_json(raw: bytes, path: Path) -> Any:
+    """A manifest's bytes, parsed; damaged ones are `CorruptData` naming ``path``."""
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -77,7 +77,7 @@ class FaissBackend:
         for path in self.folder.dir.glob("index-*.faiss"):
             path.unlink(missing_ok=True)
         if not keep_keywords:
-            shutil.rmtree(self.folder.dir / "keyword", ignore_errors=True)
+            shutil.rmtree(self.folder.raw_keyword_index().path, ignore_errors=True)
 
 
 class FaissWriter:
@@ -90,7 +90,9 @@ class FaissWriter:
         self.state = state
         self.keyword: KeywordWriter | None = None
         self.removed: list[int] = []
-        self.adopt_keywords = fresh and keywords_kept(folder)
+        # A migration between two backends that both use vscli's keyword index keeps it as it is (it
+        # holds the same chunks), rather than rebuilding it.
+        self.adopt_keywords = fresh and folder.raw_keyword_index().exists()
 
     def remove(self, serial: int) -> None:
         self.index.remove_range(*vindex.file_id_range(serial))
@@ -104,7 +106,7 @@ class FaissWriter:
         if self.adopt_keywords:
             return
         if self.keyword is None:
-            self.keyword = fresh_keyword_writer(self.folder) if self.fresh else self.folder.keyword_writer(self.state)
+            self.keyword = self.folder.fresh_keyword_writer() if self.fresh else self.folder.keyword_writer(self.state)
         self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
@@ -112,7 +114,7 @@ class FaissWriter:
         if self.keyword is not None:
             self.keyword.commit()  # before files.json: a file the manifest calls completed is searchable
         elif self.fresh and not self.adopt_keywords:
-            fresh_keyword_writer(self.folder).commit()  # an empty store still gets an (empty) keyword index
+            self.folder.fresh_keyword_writer().commit()  # an empty store still gets an (empty) keyword index
         return [p for p in garbage if p is not None]
 
     def finish(self) -> None:
@@ -122,21 +124,6 @@ class FaissWriter:
     def abandon(self) -> None:
         if self.keyword is not None:
             self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
-
-
-def keywords_kept(folder: StoreFolder) -> bool:
-    """Whether the store already has vscli's keyword index: a migration between two backends that both
-    use it keeps it as it is (it holds the same chunks), rather than rebuilding it."""
-    return (folder.dir / "keyword" / "meta.json").exists()
-
-
-def fresh_keyword_writer(folder: StoreFolder) -> KeywordWriter:
-    """A writer over a new, empty keyword index (a migration rebuilds it from the chunk texts)."""
-    from vscli.index.keyword import KeywordIndex
-
-    keyword = KeywordIndex(folder.dir / "keyword")
-    keyword.reset()
-    return keyword.writer()
 
 
 class FaissReader:

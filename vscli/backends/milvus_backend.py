@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import index as vindex
-from vscli.backends.faiss_backend import keywords_kept
 from vscli.backends.milvus_connection import connect, is_lite, translated
 from vscli.errors import BackendError, CorruptData, InvalidInput
 from vscli.workspace import atomic_write_bytes
@@ -275,7 +274,7 @@ class MilvusWriter:
         self.fresh = fresh
         self.removed: list[int] = []
         self.keyword: KeywordWriter | None = None
-        self.adopt_keywords = fresh and keywords_kept(backend.folder)
+        self.adopt_keywords = fresh and backend.folder.raw_keyword_index().exists()  # kept as it is
         self._marked = False
         self._held = ExitStack()  # the connection is held until finish/abandon: one Lite open per commit
         self.client = self._held.enter_context(connect(backend.uri))
@@ -312,10 +311,8 @@ class MilvusWriter:
                 self.client.upsert(backend.collection, rows[start:start + UPSERT_ROWS])
         if backend.keyword == "local" and not self.adopt_keywords:
             if self.keyword is None:
-                from vscli.backends.faiss_backend import fresh_keyword_writer
-
                 folder = backend.folder
-                self.keyword = fresh_keyword_writer(folder) if self.fresh else folder.keyword_writer(self.state)
+                self.keyword = folder.fresh_keyword_writer() if self.fresh else folder.keyword_writer(self.state)
             self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
