@@ -125,21 +125,15 @@ def test_a_damaged_cache_falls_back_and_re_exports() -> None:
 def test_cold_query_loads_neither_torch_nor_sentence_transformers(cli, dataset: Path, home: Path) -> None:
     cli("create", "docs")
     assert cli("upload", str(dataset / "data_mining.md"), "--store", "docs").exit_code == 0
-    code = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('LOADED=' + ','.join(sorted(m for m in "
-        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime') if m in sys.modules)) + '\\n'))\n"
-        "sys.argv = ['vscli', 'query', 'docs', 'what is data mining?', '--json']\n"
-        "from vscli.cli import main\nmain()\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, env=os.environ.copy())
+    proc, loaded = run_noting_heavy_modules(["query", "docs", "what is data mining?", "--json"], os.environ.copy(),
+                                            timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["data"][0]["filename"] == "data_mining.md"
-    assert proc.stderr.decode().strip().splitlines()[-1] == "LOADED=onnxruntime"
+    assert loaded == "LOADED=onnxruntime"
 
 
-def run_noting_heavy_modules(args: list[str], env: dict[str, str],
-                             prelude: str = "") -> tuple[subprocess.CompletedProcess, str]:
+def run_noting_heavy_modules(args: list[str], env: dict[str, str], prelude: str = "",
+                             timeout: float = 300) -> tuple[subprocess.CompletedProcess, str]:
     """Run vscli in a subprocess; also return which of the heavy model libraries it imported."""
     code = prelude + (
         "import atexit, sys\n"
@@ -148,7 +142,7 @@ def run_noting_heavy_modules(args: list[str], env: dict[str, str],
         f"sys.argv = ['vscli', *{args!r}]\n"
         "from vscli.cli import main\nmain()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300, env=env)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=timeout, env=env)
     return proc, proc.stderr.decode().strip().splitlines()[-1]
 
 

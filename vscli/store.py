@@ -91,6 +91,11 @@ def validate_attributes(attributes: dict[str, Any]) -> None:
             raise InvalidInput(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE} characters")
 
 
+def _upload_facts(upload: dict[str, Any]) -> dict[str, str]:
+    """What a store entry keeps of its upload (`FileRegistry` object): uploads never change."""
+    return {"sha256": upload.get("sha256", ""), "filename": upload["filename"]}
+
+
 def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "vscli"}
 
@@ -241,7 +246,7 @@ class Store:
                     obj = registry.get(file_id)
                 except NotFound:
                     continue
-                private["sha256"], private["filename"] = obj.get("sha256", ""), obj["filename"]
+                private.update(_upload_facts(obj))
             uploads[file_id] = {"sha256": private["sha256"], "filename": private["filename"]}
         return uploads
 
@@ -338,8 +343,7 @@ class Store:
                         continue
                 else:
                     entry = self.new_entry(file_id, strategy, wanted, now)
-                    entry["vscli"].update(sha256=uploads[file_id].get("sha256", ""),
-                                          filename=uploads[file_id]["filename"])
+                    entry["vscli"].update(_upload_facts(uploads[file_id]))
                     state["files"][file_id] = entry
                 entry["status"] = "in_progress"
                 entry["last_error"] = None
