@@ -88,9 +88,22 @@ def store_dir(home: Path) -> Path:
 
 
 def index_file(home: Path) -> Path:
+    """The query store's vectors in one FAISS file, as the naive script holds them: the store's own
+    file when it has one segment, else its segments' live vectors written together beside the store."""
+    from vscli.index.faiss_index import FaissIndex
+
     d = store_dir(home)
-    generation = json.loads((d / "files.json").read_text())["generation"]
-    return d / f"index-{generation}.faiss"
+    state = json.loads((d / "files.json").read_text())
+    numbers = [s["n"] for s in state.get("segments", [])] or [state["generation"]]
+    if len(numbers) == 1:
+        return d / f"index-{numbers[0]}.faiss"
+    whole = home / "one-index.faiss"
+    if not whole.exists():
+        index = FaissIndex.empty(384)
+        for number in numbers:
+            index.add(*FaissIndex.load(d / f"index-{number}.faiss", 384, read_only=True).vectors_and_ids())
+        index.save(whole)
+    return whole
 
 
 NAIVE_QUERY = """

@@ -437,12 +437,16 @@ def _damage_generation(state: dict) -> None:
     state["generation"] = "x"
 
 
+def _damage_segments(state: dict) -> None:
+    state["segments"] = [{"n": "../../etc/passwd", "vectors": 1, "kind": "flat (exact)"}]
+
+
 def _damage_serial_path(state: dict) -> None:
     next(iter(state["files"].values()))["vscli"]["serial"] = "/etc/passwd"
 
 
 @pytest.mark.parametrize("damage", [_damage_entry_int, _damage_no_vscli_key, _damage_generation,
-                                    _damage_serial_path, None])
+                                    _damage_segments, _damage_serial_path, None])
 def test_a_files_json_of_the_wrong_shape_is_reported_and_rebuilt(cli, docs_store: Path, damage) -> None:
     """Manifests of the wrong structure crashed query/status/doctor and doctor --repair with TypeError or
     KeyError (exit 1); files.json deleted: queries said doctor --repair recovers, but it exited 7."""

@@ -127,3 +127,34 @@ def test_a_damaged_files_json_is_caught_after_a_good_one_was_read(cli, home: Pat
     write_json(store.dir / "files.json", {**good, "files": {"file-x": "not an entry"}})
     with pytest.raises(CorruptData, match="is not a file entry"):
         store.folder.state()
+
+
+def test_a_store_reads_its_manifest_once_per_version(cli, dataset: Path, home: Path, monkeypatch) -> None:
+    """`status` looks at files.json three times (orphans, counts, the index): a 58 MB files.json at
+    100,000 files was parsed three times. Read-only looks share one parse per version of the file, and
+    a commit made meanwhile (here by another command) is seen at the next look."""
+    from vscli import folder
+    from vscli.store import resolve_store
+    from vscli.workspace import Workspace
+
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
+    parsed: list[Path] = []
+    real_parse = folder.parse_json
+
+    def counting(raw: bytes, path: Path):
+        parsed.append(path)
+        return real_parse(raw, path)
+
+    monkeypatch.setattr(folder, "parse_json", counting)
+    store = resolve_store(Workspace(home), "docs")
+    store.reap_orphans()
+    assert store.obj()["file_counts"]["total"] == 1 and store.settings()["index"].startswith("faiss flat")
+    assert len(parsed) == 1
+    assert cli("upload", str(dataset / "vector_search.md"), "--store", "docs", "-q").exit_code == 0
+    parsed.clear()
+    assert store.obj()["file_counts"]["completed"] == 2 and store.obj()["file_counts"]["total"] == 2
+    assert len(parsed) == 1
+    [entry] = store.entries([store.files(reap=False)[1]["id"]])
+    entry["attributes"]["changed"] = "by the caller"  # a copy: what later looks see is not changed
+    assert all("changed" not in e["attributes"] for e in store.entries([f["id"] for f in store.files()]))

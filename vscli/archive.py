@@ -4,9 +4,9 @@ An archive is a gzipped tar:
 
     vscli-archive.json        format, versions, the store's id, name, model and dimension
     store/store.json          the `vector_store` object and vscli's settings
-    store/files.json          the `vector_store.file` entries and the index generation
+    store/files.json          the `vector_store.file` entries and the index segments
     store/chunks/<n>.json     the chunk texts of each processed file
-    store/index-<g>.faiss     the vectors
+    store/index-<n>.faiss     the vectors, one file per segment
     store/keyword/...         the keyword (BM25) index, tantivy's files
     files/<file-id>/file.json and files/<file-id>/content
                               every upload the store names, byte for byte
@@ -39,6 +39,7 @@ from typing import IO, Any, BinaryIO, Callable
 from vscli import __version__
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
 from vscli.files import FileRegistry, file_sha256
+from vscli.folder import StoreFolder
 from vscli.manifests import check_config, check_file_object, check_state
 from vscli.store import Store, check_store_name, list_stores, validate_metadata
 from vscli.workspace import (
@@ -83,9 +84,8 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
                                f"`vscli migrate {store.id} --to faiss` first (Milvus has its own backups)")
         members: list[tuple[str, Path]] = [("store/store.json", store.dir / "store.json"),
                                            ("store/files.json", store.dir / "files.json")]
-        generation = int(state.get("generation", 0))
-        if generation:
-            members.append((f"store/index-{generation}.faiss", store.folder.index_file(generation)))
+        members += [(f"store/index-{s['n']}.faiss", store.folder.index_file(s["n"]))
+                    for s in store.folder.segments(state)]
         keyword = store.folder.raw_keyword_index().path
         if keyword.is_dir():  # its writes, like ours, happen under the store's lock
             members += [(f"store/keyword/{p.name}", p) for p in sorted(keyword.iterdir())
@@ -334,13 +334,12 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
         check_store_name(name)
         config["name"] = name
     validate_metadata(config.get("metadata") or {})
-    generation = int(state.get("generation", 0))
-    if generation:
+    for segment in StoreFolder.segments(state):
         from vscli import index as vindex
 
-        path = staging / f"index-{generation}.faiss"
+        path = staging / f"index-{segment['n']}.faiss"
         if not path.exists():
-            raise CorruptData(f"the archive lacks the store's index (index-{generation}.faiss)")
+            raise CorruptData(f"the archive lacks the store's index (index-{segment['n']}.faiss)")
         vindex.open_index(path, config["vscli"]["dimension"])  # readable, and of the store's dimension
     for entry in state["files"].values():
         entry["vector_store_id"] = store_id

@@ -3,14 +3,15 @@
 What is checked, and what a repair does:
 
 - files stuck `in_progress` whose worker died -> marked failed (attach them again to resume);
-- the current index generation is missing or unreadable -> a new empty index; every completed file is
-  marked failed (attach again re-embeds it);
+- an index segment the manifest names is missing or unreadable -> a new empty index; every completed
+  file is marked failed (attach again re-embeds it);
 - a completed file whose upload, chunk manifest or vectors are missing or do not match its counts ->
   its vectors are removed and it is marked failed;
-- vectors in the index that belong to no completed file -> removed;
+- vectors in the index that belong to no completed file -> removed (on FAISS, a removed file's vectors
+  stay in their segment until a merge drops them: that is normal, not a finding);
 - the keyword (BM25) index is missing, unreadable, or out of step with the completed files -> rebuilt
   from the chunk manifests;
-- leftovers of interrupted writes (old index generations, unreferenced chunk manifests, temp files) ->
+- leftovers of interrupted writes (segments no manifest names, unreferenced chunk manifests, temp files) ->
   deleted;
 - files.json missing, unreadable, or with entries of the wrong shape -> rebuilt: its sound entries are
   kept, every file with a chunk manifest comes back completed (its attributes are lost), and the
@@ -34,8 +35,9 @@ from typing import Any
 
 from vscli.errors import CorruptData, NotFound, VscliError
 from vscli.files import FileRegistry
-from vscli.manifests import entry_problem
-from vscli.store import Store, _delete_quietly
+from vscli.index import segments as vsegments
+from vscli.manifests import check_state, entry_problem
+from vscli.store import Store, delete_quietly
 from vscli.workspace import is_file_id, locked, write_json
 
 
@@ -130,18 +132,21 @@ def check(store: Store, repair: bool = False) -> Report:
                     remove.add(serial)
             _mark_failed(entry, problem)
 
+        next_serial = int(state.get("next_serial", 1))
         for serial in sorted(set(serial_counts) - live_serials - handled):
+            if backend.keeps_removed_vectors and serial < next_serial:
+                continue  # a removed file's vectors, never returned, dropped by the next merge
             # a backend that deletes after the manifest commit leaves such rows when killed in between:
-            # harmless (no query returns them), unlike vectors in a FAISS generation the manifest names
+            # harmless (no query returns them), unlike FAISS vectors of a serial not yet given to a file
             findings.append(Finding(f"{serial_counts[serial]} vectors belong to no file (serial {serial})",
                                     "remove them", damage=not backend.deletes_after_commit))
             remove.add(serial)
 
         referenced = {store.folder.chunks_path(e["vscli"]["serial"]) for e in files.values()
                       if e["vscli"].get("serial") is not None}
-        generation = int(state.get("generation", 0))
-        current = store.folder.index_file(generation) if backend.kind == "faiss" and generation else None
-        leftovers = [p for p in store.dir.glob("index-*.faiss") if p != current]
+        current = ({store.folder.index_file(s["n"]) for s in store.folder.segments(state)}
+                   if backend.kind == "faiss" else set())
+        leftovers = [p for p in store.dir.glob("index-*.faiss") if p not in current]
         leftovers += [p for p in (store.dir / "chunks").glob("*.json") if p not in referenced]
         leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
         if leftovers:
@@ -164,9 +169,11 @@ def check(store: Store, repair: bool = False) -> Report:
                 change.garbage += leftovers
                 for serial in sorted(remove):
                     change.writer.remove(serial)
+                if remove:
+                    change.writer.compact()
             if backend.local_keywords and (keyword_problem or change.opened is not None):
                 store.folder.rebuild_keyword_index(state)
-            _delete_quietly(change.garbage)
+            delete_quietly(change.garbage)
     return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),
                   vectors_checked=sum(serial_counts.values()))
 
@@ -274,35 +281,47 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
             files[file_id]["last_error"] = {"code": "server_error", "message": "its entry in files.json was "
                                             "damaged; run `vscli attach` for it again"}
     serials: list[int] = [entry["vscli"]["serial"] or 0 for entry in files.values()]
-    generation = raw.get("generation")
-    if backend_kind == "faiss" and not (isinstance(generation, int) and generation >= 0
-                                        and (generation == 0 or store.folder.index_file(generation).exists())):
-        on_disk = [int(p.stem[6:]) for p in store.dir.glob("index-*.faiss") if p.stem[6:].isdigit()]
-        generation = max(on_disk, default=0)
     next_serial: int = raw["next_serial"] if isinstance(raw.get("next_serial"), int) else 1
-    current = generation if isinstance(generation, int) else 0
-    state: dict[str, Any] = {"generation": current, "next_serial": max([next_serial, *(s + 1 for s in serials)]),
-                             "files": files}
-    if backend_kind == "faiss" and current:
-        from vscli import index as vindex
-
-        path = store.folder.index_file(current)
-        try:
-            state["index"] = vindex.open_index(path, vindex.dimension_of(path), read_only=True).describe()
-        except (VscliError, OSError):
-            pass  # the index check reports it
+    state: dict[str, Any] = {"next_serial": max([next_serial, *(s + 1 for s in serials)]), "files": files}
+    if backend_kind == "faiss":
+        state.update(_rebuilt_segments(store, raw))
     return state, rebuilt
+
+
+def _rebuilt_segments(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
+    """The segments a rebuilt files.json names: the damaged one's, when they are all there; else every
+    segment on disk (a store from before segments: its one generation)."""
+    from vscli import index as vindex
+
+    try:
+        check_state({"files": {}, "segments": raw.get("segments", [])}, "files.json")
+        named = [s["n"] for s in store.folder.segments({**raw, "files": {}})]
+    except (CorruptData, TypeError, ValueError):
+        named = []
+    on_disk = sorted(int(p.stem[6:]) for p in store.dir.glob("index-*.faiss") if p.stem[6:].isdigit())
+    numbers = named if named and all(n in on_disk for n in named) else on_disk
+    records = []
+    for number in numbers:
+        path = store.folder.index_file(number)
+        try:
+            index = vindex.open_index(path, vindex.dimension_of(path), read_only=True)
+            records.append({"n": number, "vectors": index.size, "kind": index.kind()})
+        except (VscliError, OSError):
+            records.append({"n": number})  # the index check reports it
+    known = [r for r in records if "kind" in r]
+    return {"generation": max(on_disk, default=0), "segments": records,
+            **({"index": vsegments.describe(known, 0)} if known else {})}
 
 
 def _dimension_findings(store: Store, backend_kind: str, state: dict[str, Any], repair: bool) -> list[Finding]:
     """store.json's dimension against the FAISS index's own: the index is what the vectors are."""
-    generation = int(state.get("generation", 0))
-    if backend_kind != "faiss" or not generation:
+    segments = store.folder.segments(state)
+    if backend_kind != "faiss" or not segments:
         return []
     from vscli import index as vindex
 
     try:
-        actual = vindex.dimension_of(store.folder.index_file(generation))
+        actual = vindex.dimension_of(store.folder.index_file(segments[0]["n"]))
     except (VscliError, OSError):
         return []  # an unreadable index is the index check's finding
     config = store.config()

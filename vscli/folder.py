@@ -2,10 +2,11 @@
 
 - ``store.json``: the `vector_store` object and its settings (name, metadata, expiry, model, chunking,
   backend);
-- ``files.json``: the `vector_store.file` entries, the index generation that matches them and the next
-  file serial; replacing it in one rename is a commit's commit point;
+- ``files.json``: the `vector_store.file` entries, the FAISS segments that hold their vectors and the
+  next file serial; replacing it in one rename is a commit's commit point;
 - ``chunks/<serial>.json``: a processed file's chunk texts and offsets;
-- ``index-<generation>.faiss``: the FAISS backend's vectors (generation 0, the empty store, has none);
+- ``index-<n>.faiss``: the FAISS backend's vectors, in immutable segments (one per commit, merged as
+  they multiply: `vscli.index.segments`);
 - ``keyword/``: the BM25 index (tantivy).
 
 This is the floor the `Store` API stands on: the `Store` decides what to write and when (the commit
@@ -41,6 +42,7 @@ class StoreFolder:
         self.dir = directory
         self.id = store_id or directory.name
         self.lock = lock
+        self._shared: tuple[tuple[int, int, int, int], dict[str, Any]] | None = None
 
     # ---- manifests -------------------------------------------------------------------------------
 
@@ -56,6 +58,22 @@ class StoreFolder:
         it). Each call parses the file anew (callers change what they get); checking its shape, which
         took longer than parsing (0.57 s vs 0.22 s at 50,000 files), is done once per version of the file
         in a process: a commit replaces the file, so its inode, mtime and size name the version read."""
+        return self._read()[1]
+
+    def committed(self) -> dict[str, Any]:
+        """The committed state, to read only: parsed once per version of files.json in this object's life
+        (a command's, or a server request's), so a command that looks several times (`status`: counts,
+        orphans, the index) parses a 58 MB files.json once. Never change what it returns: `state()`
+        gives a copy of one's own to change."""
+        try:
+            current = self.state_version()
+        except OSError:
+            return self.state()  # gone or unreadable: state() says which, in the words of the error
+        if self._shared is None or self._shared[0] != current:
+            self._shared = self._read()
+        return self._shared[1]
+
+    def _read(self) -> tuple[tuple[int, int, int, int], dict[str, Any]]:
         path = self.dir / "files.json"
         try:
             with path.open("rb") as handle:
@@ -71,7 +89,7 @@ class StoreFolder:
         if _CHECKED.get(path) != version:
             check_state(state, path)
             _CHECKED[path] = version
-        return state
+        return version, state
 
     def state_version(self) -> tuple[int, int, int, int]:
         """Which version of files.json is there now (OSError when it is not): each commit replaces the
@@ -95,26 +113,39 @@ class StoreFolder:
         path = self.chunks_path(serial)
         return check_chunks(read_json(path), path)
 
-    # ---- FAISS index generations -----------------------------------------------------------------
+    # ---- FAISS segments ----------------------------------------------------------------------------
 
-    def index_file(self, generation: int) -> Path:
-        """The FAISS index file of a generation (generation 0 is the empty store: it has none)."""
-        return self.dir / f"index-{generation}.faiss"
+    def index_file(self, number: int) -> Path:
+        """The FAISS file of one segment (a number, once committed, is never used for another)."""
+        return self.dir / f"index-{number}.faiss"
 
-    def save_index(self, state: dict[str, Any], index: vindex.VectorIndex, generation: int) -> Path | None:
-        """Write the next index generation (after fitting its type to its size) and record it in
-        ``state``; returns the file it supersedes, to delete after the commit."""
+    @staticmethod
+    def segments(state: dict[str, Any]) -> list[dict[str, Any]]:
+        """The live FAISS segments, oldest first: ``{"n": file number, "vectors": count, "kind": index
+        type}``. A store written before segments names one index generation instead: that is its one
+        segment, whose size and type are read from the file when a commit needs them."""
+        if "segments" in state:
+            return [dict(segment) for segment in state["segments"]]
+        generation = int(state.get("generation", 0))
+        return [{"n": generation}] if generation else []
+
+    def open_segment(self, number: int, dim: int) -> vindex.VectorIndex:
+        """A segment memory-mapped for searching (FileNotFoundError when a merge deleted it meanwhile:
+        the reader then starts again from the manifest)."""
+        return vindex.open_index(self.index_file(number), dim, read_only=True)
+
+    def load_segment(self, number: int, dim: int) -> vindex.VectorIndex:
+        """A segment the manifest names, to read all of it (a merge, a migration, `doctor`)."""
+        try:
+            return self.open_segment(number, dim)
+        except FileNotFoundError:
+            raise CorruptData(f"store {self.id} is missing its index file {self.index_file(number)}") from None
+
+    def save_segment(self, index: vindex.VectorIndex, number: int) -> dict[str, Any]:
+        """Write a new segment (its index type fitted to its size first); returns its manifest record."""
         index.fit_to_size()
-        state["generation"] = generation + 1
-        state["index"] = index.describe()
-        index.save(self.index_file(generation + 1))
-        return self.index_file(generation) if generation else None
-
-    def load_index(self, generation: int, dim: int) -> vindex.VectorIndex:
-        path = self.index_file(generation) if generation else None
-        if path is not None and not path.exists():
-            raise CorruptData(f"store {self.id} is missing its index file {path}")
-        return vindex.open_index(path, dim)
+        index.save(self.index_file(number))
+        return {"n": number, "vectors": index.size, "kind": index.kind()}
 
     # ---- the keyword index -----------------------------------------------------------------------
 

@@ -25,12 +25,18 @@ def _fail(where: object, what: str) -> CorruptData:
 
 
 def check_state(state: Any, where: object) -> dict[str, Any]:
-    """files.json: ``{"files": {file id: entry}, "generation": int, "next_serial": int, ...}``."""
+    """files.json: ``{"files": {file id: entry}, "generation": int, "next_serial": int, "segments":
+    [{"n": int, "vectors": int, ...}], ...}``."""
     if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
         raise _fail(where, "no table of files")
     for key in ("generation", "next_serial"):
         if key in state and not _int(state[key]):
             raise _fail(where, f"{key} is {state[key]!r}, not a count")
+    segments = state.get("segments", [])
+    if not isinstance(segments, list) or not all(
+            isinstance(s, dict) and _int(s.get("n"), 1) and _int(s.get("vectors", 0))
+            and isinstance(s.get("kind", ""), str) for s in segments):
+        raise _fail(where, "the list of index segments is damaged")
     for file_id, entry in state["files"].items():
         problem = entry_problem(file_id, entry)
         if problem:

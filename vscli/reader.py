@@ -1,6 +1,6 @@
 """A consistent read-only view of one store, opened once and reused while the store does not change.
 
-A `Snapshot` reads ``files.json`` once and opens the index generation it names (memory-mapped) and the
+A `Snapshot` reads ``files.json`` once and opens the index segments it names (memory-mapped) and the
 keyword index on first use; chunk manifests are read as hits need them. Batch queries and `eval` reuse
 one snapshot for as long as ``files.json`` is the same file (a commit replaces it by rename, so its inode
 changes), instead of parsing the manifest and reopening the index for every query.
@@ -32,7 +32,6 @@ class Snapshot:
         self.stamp = store.folder.state_version()
         self.state = store.folder.state()
         self.config = store.config()
-        self.generation = int(self.state.get("generation", 0))
         self.by_serial: dict[int, dict[str, Any]] = {
             e["vscli"]["serial"]: e
             for e in self.state["files"].values()

@@ -2,10 +2,11 @@
 
 State of one store lives in two manifests. ``store.json`` is the `vector_store` object and its settings
 (name, metadata, expiry, model, chunking). ``files.json`` holds its `vector_store.file` entries, the
-generation of the index that matches them and the next file serial. A commit writes the new chunk
-manifests and a new ``index-<generation>.faiss`` first, then replaces ``files.json`` in one rename: that
-rename is the commit point, so readers see either the old or the new state. Superseded index and chunk
-files are deleted after the commit; a reader that raced with the deletion retries from the manifest.
+index segments that hold their vectors and the next file serial. A commit writes the new chunk manifests
+and its vectors (on FAISS: a new segment ``index-<n>.faiss``, and any merge) first, then replaces
+``files.json`` in one rename: that rename is the commit point, so readers see either the old or the new
+state. Superseded segments and chunk files are deleted after the commit; a reader that raced with the
+deletion retries from the manifest.
 
 Slow work (extracting, chunking, embedding) runs outside the store's lock; only the commit holds it.
 The files themselves are read and written by `vscli.folder.StoreFolder` (``Store.folder``), which is
@@ -154,7 +155,7 @@ class Store:
     def obj(self) -> dict[str, Any]:
         """The OpenAI `vector_store` object, with counts and status computed from the manifests."""
         config = self.config()
-        entries = list(self.folder.state()["files"].values())
+        entries = list(self.folder.committed()["files"].values())
         counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
         for entry in entries:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
@@ -181,7 +182,7 @@ class Store:
     def settings(self) -> dict[str, Any]:
         """vscli's own settings for the store: model, dimension, chunking, index (shown by `status`)."""
         settings = dict(self.config()["vscli"])
-        settings["index"] = self.backend().describe(self.folder.state())
+        settings["index"] = self.backend().describe(self.folder.committed())
         settings["backend"] = settings.get("backend", {"kind": "faiss"})["kind"]
         return settings
 
@@ -213,17 +214,29 @@ class Store:
             raise NotFound(f"file {file_id} is not in vector store {self.id}")
         return _public_entry(entry)
 
+    def entries(self, file_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The `vector_store.file` objects of these files, in the order given (each once), from one read
+        of the manifest; NotFound names the first that is not in the store."""
+        import copy
+
+        files = self.folder.committed()["files"]
+        wanted = list(dict.fromkeys(file_ids))
+        missing = [f for f in wanted if f not in files]
+        if missing:
+            raise NotFound(f"file {missing[0]} is not in vector store {self.id}")
+        return [_public_entry(copy.deepcopy(files[f])) for f in wanted]
+
     def content_hashes(self) -> dict[str, str]:
         """sha256 of each file's content -> its file id, for every file in the store (one pass)."""
-        return self._hashes(self.folder.state())
+        return self._hashes(self.folder.committed())
 
     def file_digests(self) -> dict[str, str]:
         """Each file's content sha256, by file id (one pass over the manifest)."""
-        return {file_id: upload["sha256"] for file_id, upload in self._uploads(self.folder.state()).items()}
+        return {file_id: upload["sha256"] for file_id, upload in self._uploads(self.folder.committed()).items()}
 
     def file_names(self) -> dict[str, str]:
         """Each file's upload filename, by file id (one pass over the manifest)."""
-        return {file_id: upload["filename"] for file_id, upload in self._uploads(self.folder.state()).items()}
+        return {file_id: upload["filename"] for file_id, upload in self._uploads(self.folder.committed()).items()}
 
     def _hashes(self, state: dict[str, Any]) -> dict[str, str]:
         hashes: dict[str, str] = {}
@@ -236,7 +249,8 @@ class Store:
         """File id -> its upload's ``sha256`` and ``filename``. Each entry keeps them (``vscli.sha256``,
         ``vscli.filename``: uploads never change); an entry from an older vscli has them looked up in the
         uploads registry (one file read each) and filled in, so the caller's next write of ``state``
-        saves those reads from then on."""
+        saves those reads from then on (in `StoreFolder.committed`'s shared state too: facts that never
+        change, which the next write records anyway)."""
         registry = FileRegistry(self.ws)
         uploads: dict[str, dict[str, str]] = {}
         for file_id, entry in state["files"].items():
@@ -416,7 +430,7 @@ class Store:
         if batch is None:
             raise NotFound(f"no file batch {batch_id} in vector store {self.id}")
         self.reap_orphans()
-        files = self.folder.state()["files"]
+        files = self.folder.committed()["files"]
         counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
         for file_id in batch["file_ids"]:
             status = files[file_id]["status"] if file_id in files else "cancelled"  # removed since
@@ -460,7 +474,7 @@ class Store:
 
     def reap_orphans(self) -> list[str]:
         """Mark in-progress files whose worker died as failed, so nothing waits on them forever."""
-        state = self.folder.state()
+        state = self.folder.committed()
         if not any(self.orphaned(e) for e in state["files"].values()):
             return []
         reaped = []
@@ -496,7 +510,7 @@ class Store:
         """Processing jobs for in-progress files, with the attempt that was recorded for each."""
         from vscli.ingest import Job
 
-        state = self.folder.state()
+        state = self.folder.committed()
         registry = FileRegistry(self.ws)
         jobs = []
         for file_id in file_ids:
@@ -611,7 +625,7 @@ class Store:
                     entry["usage_bytes"] = result.job.size
                     entry["vscli"].update({"serial": serial, "chunks": len(result.chunks),
                                            "vectors": len(result.owners), "worker": None})
-        _delete_quietly(change.garbage)
+        delete_quietly(change.garbage)
 
     @contextmanager
     def changing(self, state: dict[str, Any], backend: Backend | None = None,
@@ -672,7 +686,7 @@ class Store:
                 for serial in serials:
                     change.writer.remove(serial)
                     change.garbage.append(self.folder.chunks_path(serial))
-        _delete_quietly(change.garbage)
+        delete_quietly(change.garbage)
         return list(dict.fromkeys(file_ids))
 
     def wait_for(self, file_ids: Iterable[str], poll: float = 0.25) -> None:
@@ -680,7 +694,7 @@ class Store:
         wanted = set(file_ids)
         while True:
             self.reap_orphans()
-            files = self.folder.state()["files"]
+            files = self.folder.committed()["files"]
             if not any(files[f]["status"] == "in_progress" for f in wanted if f in files):
                 return
             time.sleep(poll)
@@ -769,7 +783,7 @@ class Store:
                 if created:  # a retry starts clean instead of finding a half-filled collection
                     _drop_quietly(target, keep_keywords=current.local_keywords)
                 raise
-        _delete_quietly(change.garbage)
+        delete_quietly(change.garbage)
         # the old copy is no longer referenced: the store is complete on its new backend
         _drop_quietly(current, keep_keywords=target.local_keywords)
 
@@ -820,7 +834,7 @@ def _drop_quietly(backend: Backend, keep_keywords: bool = False) -> None:
         pass  # e.g. a server gone meanwhile: what is left is referenced by nothing
 
 
-def _delete_quietly(paths: Iterable[Path | None]) -> None:
+def delete_quietly(paths: Iterable[Path | None]) -> None:
     for path in paths:
         if path is not None:
             try:
@@ -892,7 +906,7 @@ def create_store(
             staging.mkdir(parents=True)
             (staging / "chunks").mkdir()
             write_json(staging / "store.json", config)
-            write_json(staging / "files.json", {"generation": 0, "next_serial": 1, "files": {}})
+            write_json(staging / "files.json", {"generation": 0, "next_serial": 1, "segments": [], "files": {}})
         except OSError as exc:
             raise os_error("create the store in", ws.stores_dir, exc) from exc
         if spec["kind"] != "faiss":
@@ -953,7 +967,7 @@ def store_objects(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, str]]:
 def stores_holding(ws: Workspace, file_ids: Iterable[str]) -> list[Store]:
     """The stores any of these files is in (what `delete_uploads` would take them out of)."""
     wanted = set(file_ids)
-    return [store for store in list_stores(ws) if wanted & set(store.folder.state()["files"])]
+    return [store for store in list_stores(ws) if wanted & set(store.folder.committed()["files"])]
 
 
 def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
@@ -966,7 +980,7 @@ def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
     for file_id in dict.fromkeys(file_ids):
         for store in stores:
             try:
-                present = file_id in store.folder.state()["files"]
+                present = file_id in store.folder.committed()["files"]
             except NotFound:
                 continue  # the store was deleted meanwhile
             if present:

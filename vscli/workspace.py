@@ -5,9 +5,9 @@ Layout of a workspace (``VSCLI_HOME``, else ``--home``, else the platformdirs us
     files/<file-id>/file.json      the OpenAI `file` object plus its sha256
     files/<file-id>/content        the uploaded bytes, unchanged
     stores/<vs-id>/store.json      the `vector_store` object, its model and chunking settings
-    stores/<vs-id>/files.json      the store's `vector_store.file` entries and its index generation
+    stores/<vs-id>/files.json      the store's `vector_store.file` entries and its FAISS segments
     stores/<vs-id>/chunks/<n>.json chunk texts and offsets of one processed file (immutable)
-    stores/<vs-id>/index-<g>.faiss the FAISS index of generation g (immutable once written)
+    stores/<vs-id>/index-<n>.faiss a FAISS segment (immutable once written)
     locks/                         lock files (filelock)
 
 Every JSON manifest and index is written to a temporary file in the same directory, flushed to disk and

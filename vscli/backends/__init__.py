@@ -2,7 +2,7 @@
 
 The workspace always holds a store's manifests and chunk texts; a backend holds what is searched:
 
-- ``faiss`` (the default): index generations ``index-<g>.faiss`` in the store's directory plus a tantivy
+- ``faiss`` (the default): immutable segments ``index-<n>.faiss`` in the store's directory plus a tantivy
   keyword index beside them (`vscli.backends.faiss_backend`);
 - ``milvus``: one Milvus collection per store, on a Milvus Lite file or a Milvus server, with Milvus's
   own BM25 full-text search where the server has it (`vscli.backends.milvus_backend`).

@@ -22,7 +22,12 @@ class Writer(Protocol):
         """A processed file: its chunk texts, and its vectors with the chunk position each belongs to."""
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
-        """Make the additions durable before ``files.json`` is written; returns files to delete after."""
+        """Make the additions durable before ``files.json`` is written, recording in ``state`` what
+        holds them (FAISS: its segments); returns files to delete after."""
+
+    def compact(self) -> None:
+        """Drop the vectors of every file the manifest does not name in this commit, rather than at some
+        later merge (`doctor --repair`)."""
 
     def finish(self) -> None:
         """After ``files.json`` is written: drop what ``remove`` named (best effort)."""
@@ -48,6 +53,7 @@ class Backend(Protocol):
     kind: str
     local_keywords: bool  # whether keyword search uses vscli's tantivy index in the store's directory
     deletes_after_commit: bool  # removed rows go after files.json is written (a kill may leave strays)
+    keeps_removed_vectors: bool  # removed files' vectors stay (never returned) until a merge drops them
 
     def spec(self) -> dict[str, Any]:
         """How the manifest records this backend (``store.json``'s ``vscli.backend``)."""

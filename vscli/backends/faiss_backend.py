@@ -1,7 +1,11 @@
-"""The embedded default: FAISS index generations and a tantivy keyword index in the store's directory.
+"""The embedded default: FAISS segments and a tantivy keyword index in the store's directory.
 
-Each commit writes a whole new ``index-<g+1>.faiss`` (the old generation stays readable until
-``files.json`` switches to the new one); the keyword index is updated in place by tantivy's commits.
+Each commit writes only the vectors it adds, as a new immutable segment ``index-<n>.faiss``; a removal
+only takes the file out of ``files.json`` (readers return chunks of files the manifest names, so its
+vectors are never returned again) and the next merge drops them. Segments are merged by the size-tiered
+policy of `vscli.index.segments`, in a commit under the store's lock; readers keep searching the segments
+their snapshot names until they take a new one. The keyword index is updated in place by tantivy's
+commits, in the same commit.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import index as vindex
+from vscli.index import segments as vsegments
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +30,7 @@ class FaissBackend:
     kind = "faiss"
     local_keywords = True
     deletes_after_commit = False
+    keeps_removed_vectors = True  # until a merge: vectors of files the manifest no longer names are normal
 
     def __init__(self, folder: StoreFolder) -> None:
         self.folder = folder
@@ -47,28 +53,33 @@ class FaissBackend:
     def set_attributes(self, serial: int, attributes: dict[str, Any]) -> None:
         pass  # filters are applied from the manifest's attributes
 
+    def _segments(self, state: dict[str, Any]) -> Iterator[vindex.VectorIndex]:
+        dimension = self.folder.config()["vscli"]["dimension"]
+        for segment in self.folder.segments(state):
+            yield self.folder.load_segment(segment["n"], dimension)
+
     def vectors(self, state: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         import numpy as np
 
-        generation = int(state.get("generation", 0))
-        if not generation:
-            return
-        index = self.folder.load_index(generation, self.folder.config()["vscli"]["dimension"])
-        vectors, ids = index.vectors_and_ids()
-        order = np.argsort(ids, kind="stable")  # a chunk's windows keep their order
-        vectors, ids = vectors[order], ids[order]
-        serials = ids >> vindex.CHUNK_BITS
-        bounds = np.flatnonzero(np.diff(serials)) + 1
-        for part in np.split(np.arange(len(ids)), bounds):
-            if len(part):
-                yield int(serials[part[0]]), vectors[part], ids[part] & ((1 << vindex.CHUNK_BITS) - 1)
+        for index in self._segments(state):  # a file's vectors are all in one segment
+            vectors, ids = index.vectors_and_ids()
+            order = np.argsort(ids, kind="stable")  # a chunk's windows keep their order
+            vectors, ids = vectors[order], ids[order]
+            serials = ids >> vindex.CHUNK_BITS
+            bounds = np.flatnonzero(np.diff(serials)) + 1
+            for part in np.split(np.arange(len(ids)), bounds):
+                if len(part):
+                    yield int(serials[part[0]]), vectors[part], ids[part] & ((1 << vindex.CHUNK_BITS) - 1)
 
     def serial_counts(self, state: dict[str, Any]) -> dict[int, int]:
         import numpy as np
 
-        index = self.folder.load_index(int(state.get("generation", 0)), self.folder.config()["vscli"]["dimension"])
-        serials, counts = np.unique(index.ids() >> vindex.CHUNK_BITS, return_counts=True)
-        return dict(zip(serials.tolist(), counts.tolist(), strict=False))
+        counts: dict[int, int] = {}
+        for index in self._segments(state):
+            serials, found = np.unique(index.ids() >> vindex.CHUNK_BITS, return_counts=True)
+            for serial, count in zip(serials.tolist(), found.tolist(), strict=False):
+                counts[serial] = counts.get(serial, 0) + count
+        return counts
 
     def describe(self, state: dict[str, Any]) -> str:
         return state.get("index", "faiss flat (exact), 0 vectors")
@@ -81,28 +92,34 @@ class FaissBackend:
 
 
 class FaissWriter:
+    """A commit's vectors go to one new segment; then segments are merged as the policy says."""
+
     def __init__(self, folder: StoreFolder, state: dict[str, Any], fresh: bool) -> None:
         self.folder = folder
-        self.generation = int(state.get("generation", 0))
-        dimension = folder.config()["vscli"]["dimension"]
-        self.index = vindex.open_index(None, dimension) if fresh else folder.load_index(self.generation, dimension)
+        self.dimension = folder.config()["vscli"]["dimension"]
+        self.added: vindex.VectorIndex | None = None  # this commit's vectors: its new segment
         self.fresh = fresh
         self.state = state
         self.keyword: KeywordWriter | None = None
         self.removed: list[int] = []
+        self.compacting = False
         # A migration between two backends that both use vscli's keyword index keeps it as it is (it
         # holds the same chunks), rather than rebuilding it.
         self.adopt_keywords = fresh and folder.raw_keyword_index().exists()
 
     def remove(self, serial: int) -> None:
-        self.index.remove_range(*vindex.file_id_range(serial))
-        self.removed.append(serial)
+        self.removed.append(serial)  # its vectors stay in their segment, never returned, until a merge
+
+    def compact(self) -> None:
+        self.compacting = True
 
     def add(self, serial: int, entry: dict[str, Any], texts: list[str], vectors: np.ndarray,
             owners: np.ndarray) -> None:
         import numpy as np
 
-        self.index.add(vectors, np.asarray([vindex.chunk_id(serial, int(p)) for p in owners.tolist()], np.int64))
+        if self.added is None:
+            self.added = vindex.open_index(None, self.dimension)
+        self.added.add(vectors, np.asarray([vindex.chunk_id(serial, int(p)) for p in owners.tolist()], np.int64))
         if self.adopt_keywords:
             return
         if self.keyword is None:
@@ -110,12 +127,48 @@ class FaissWriter:
         self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
-        garbage = [self.folder.save_index(state, self.index, self.generation)]
+        """Write the new segment and any merges, and name them in ``state`` (files.json, written next)."""
+        previous = self.folder.segments(state)
+        segments = [] if self.fresh else [self._known(s) for s in previous]
+        garbage = [self.folder.index_file(s["n"]) for s in previous] if self.fresh else []
+        number = int(state.get("generation", 0))  # the last segment number committed
+        if self.added is not None and self.added.size:
+            number += 1
+            segments.append(self.folder.save_segment(self.added, number))
+        live = _live_vectors(state)
+        group = list(range(len(segments))) if self.compacting else []
+        while group or (group := vsegments.plan_merge([s["vectors"] for s in segments], _dead(segments, live))):
+            number += 1
+            merged = self._merge([segments[at] for at in group], _live_serials(state), number)
+            garbage += [self.folder.index_file(segments[at]["n"]) for at in group]
+            segments = [s for at, s in enumerate(segments) if at not in group] + ([merged] if merged else [])
+            group = []
+        state["generation"] = number
+        state["segments"] = segments
+        state["index"] = vsegments.describe(segments, _dead(segments, live))
         if self.keyword is not None:
             self.keyword.commit()  # before files.json: a file the manifest calls completed is searchable
         elif self.fresh and not self.adopt_keywords:
             self.folder.fresh_keyword_writer().commit()  # an empty store still gets an (empty) keyword index
-        return [p for p in garbage if p is not None]
+        return garbage
+
+    def _known(self, segment: dict[str, Any]) -> dict[str, Any]:
+        """A segment's record with its size and type (a store from before segments lacks them)."""
+        if "vectors" in segment and "kind" in segment:
+            return segment
+        index = self.folder.load_segment(segment["n"], self.dimension)
+        return {"n": segment["n"], "vectors": index.size, "kind": index.kind()}
+
+    def _merge(self, group: list[dict[str, Any]], live: np.ndarray, number: int) -> dict[str, Any] | None:
+        """One segment holding the live vectors of ``group`` (None when none is left)."""
+        import numpy as np
+
+        merged = vindex.open_index(None, self.dimension)
+        for segment in group:
+            vectors, ids = self.folder.load_segment(segment["n"], self.dimension).vectors_and_ids()
+            keep = np.isin(ids >> vindex.CHUNK_BITS, live)
+            merged.add(vectors[keep], ids[keep])
+        return self.folder.save_segment(merged, number) if merged.size else None
 
     def finish(self) -> None:
         if self.removed:
@@ -126,27 +179,49 @@ class FaissWriter:
             self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
 
 
+def _completed(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for entry in state["files"].values():
+        if entry["status"] == "completed" and entry["vscli"].get("serial") is not None:
+            yield entry["vscli"]
+
+
+def _live_vectors(state: dict[str, Any]) -> int:
+    return sum(private.get("vectors", 0) for private in _completed(state))
+
+
+def _live_serials(state: dict[str, Any]) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(sorted(private["serial"] for private in _completed(state)), np.int64)
+
+
+def _dead(segments: list[dict[str, Any]], live: int) -> int:
+    """How many vectors the segments hold for files no longer in the store."""
+    return max(0, sum(s["vectors"] for s in segments) - live)
+
+
 class FaissReader:
-    """Hits from the snapshot's index generation (memory-mapped) and the keyword index."""
+    """Hits from the snapshot's segments (memory-mapped), merged, and from the keyword index."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self._vectors: vindex.VectorIndex | None = None
+        self._vectors: list[vindex.VectorIndex] | None = None
         self._keyword: KeywordIndex | None = None
 
     def open_vectors(self) -> None:
         snap = self.snapshot
-        if snap.generation and self._vectors is None:
-            self._vectors = vindex.open_index(snap.folder.index_file(snap.generation),
-                                              snap.config["vscli"]["dimension"], read_only=True)
+        if self._vectors is None:
+            dimension = snap.config["vscli"]["dimension"]
+            self._vectors = [snap.folder.open_segment(s["n"], dimension) for s in snap.folder.segments(snap.state)]
 
     def vector_hits(self, query: np.ndarray, k: int, flt: dict[str, Any] | None) -> Hits:
-        snap = self.snapshot
-        if not snap.generation:
-            return []
         self.open_vectors()
         assert self._vectors is not None
-        return self._vectors.search(query, k, snap.allowed_ids(flt) if flt is not None else None)
+        allowed = self.snapshot.allowed_ids(flt) if flt is not None else None
+        if len(self._vectors) == 1:
+            return self._vectors[0].search(query, k, allowed)
+        hits = [hit for index in self._vectors for hit in index.search(query, k, allowed)]
+        return sorted(hits, key=lambda hit: -hit[1])[:k]  # a chunk's vectors are all in one segment
 
     def keyword_hits(self, text: str, k: int, flt: dict[str, Any] | None) -> Hits:
         return self._keywords().search(text, k, self.snapshot.serials(flt))

@@ -63,6 +63,7 @@ def collection_name(requested: str | None, store_id: str) -> str:
 class MilvusBackend:
     kind = "milvus"
     deletes_after_commit = True
+    keeps_removed_vectors = False
 
     def __init__(self, folder: StoreFolder, spec: dict[str, Any]) -> None:
         self.folder = folder
@@ -319,6 +320,9 @@ class MilvusWriter:
         if self.keyword is not None:
             self.keyword.commit()
         return []  # upserts are durable when Milvus acknowledges them
+
+    def compact(self) -> None:
+        pass  # removed rows are deleted by finish(): nothing waits for a merge
 
     def finish(self) -> None:
         try:

@@ -144,15 +144,9 @@ def _settle(store: Store, file_ids: list[str], no_wait: bool) -> None:
         store.wait_for(file_ids)
 
 
-def _entries(store: Store, file_ids: list[str]) -> list[dict]:
-    """The store's entries for these files, in the order given, from one read of its manifest."""
-    by_id = {e["id"]: e for e in store.files(reap=False)}
-    return [by_id[f] for f in dict.fromkeys(file_ids)]
-
-
 def _report(store: Store, file_ids: list[str], quiet: bool) -> list[dict]:
     """The store's entries for these files; failures are reported and make the command fail."""
-    entries = _entries(store, file_ids)
+    entries = store.entries(file_ids)
     failed = [e for e in entries if e["status"] == "failed"]
     registry = FileRegistry(store.ws)
     for e in failed:
@@ -243,7 +237,7 @@ def upload(
         return
     _process(target, todo, no_wait, quiet)
     _settle(target, ids, no_wait)
-    entries = _entries(target, ids) if no_wait else _report(target, ids, quiet)
+    entries = target.entries(ids) if no_wait else _report(target, ids, quiet)
     if as_json:
         render.emit_json(render.list_page(entries))
     _fail_if_any(entries)
@@ -270,7 +264,7 @@ def attach(
     todo = target.attach(file_ids, parse_attributes(attr), worker=me)
     _process(target, todo, no_wait, quiet)
     _settle(target, file_ids, no_wait)
-    entries = _entries(target, file_ids) if no_wait else _report(target, file_ids, quiet)
+    entries = target.entries(file_ids) if no_wait else _report(target, file_ids, quiet)
     if as_json:
         render.emit_json(render.list_page(entries))
     _fail_if_any(entries)

@@ -28,7 +28,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("VSCLI_MAX_FILE_BYTES", "the upload size limit in bytes (default 536870912, 512 MB as OpenAI)"),
     ("VSCLI_USAGE_LOG_BYTES", "the size at which the usage log (`logs/usage.jsonl`) is rotated (default 10485760; "
      "five rotated files are kept)"),
-    ("VSCLI_FLAT_MAX_VECTORS", "the store size (in vectors) above which the index becomes IVF (default 200000)"),
+    ("VSCLI_FLAT_MAX_VECTORS", "the size (in vectors) above which an index segment is built as IVF (default 200000)"),
     ("VSCLI_BATCH_CHUNKS", "about how many chunks are embedded and committed together (default 256)"),
     ("VSCLI_BACKEND", "the default `--backend` of `create`: `faiss` or `milvus`"),
     ("VSCLI_MILVUS_URI", "the default `--uri` of `create` and `migrate`: a Milvus Lite file or a Milvus server"),
@@ -55,9 +55,10 @@ FILES: list[tuple[str, str]] = [
     ("files/<file-id>/file.json", "the OpenAI `file` object and the content's sha256"),
     ("stores/<vs-id>/store.json", "the `vector_store` object, its model, dimension, chunking strategy and backend"),
     ("stores/<vs-id>/files.json", "the store's `vector_store.file` entries (each with its upload's sha256 and "
-     "name) and the current index generation; compact JSON"),
+     "name) and the FAISS segments that hold their vectors; compact JSON"),
     ("stores/<vs-id>/chunks/<n>.json", "the chunk texts and offsets of one processed file"),
-    ("stores/<vs-id>/index-<g>.faiss", "the FAISS index (inner product on normalized vectors); none on Milvus"),
+    ("stores/<vs-id>/index-<n>.faiss", "a FAISS segment (inner product on normalized vectors), immutable: one per "
+     "commit, merged as they multiply; none on Milvus"),
     ("stores/<vs-id>/milvus-writing", "Milvus stores: present while a commit's rows are not yet named by files.json"),
     ("stores/<vs-id>/keyword/", "the keyword (BM25) index: tantivy's segments, one document per chunk"),
     ("locks/", "inter-process locks (filelock)"),

@@ -1,8 +1,8 @@
 """Vector indexes. A `VectorIndex` stores vectors under 64-bit chunk ids; several vectors may share an
 id (a chunk embedded as several windows), and search returns each id once with its best score.
 
-Chunk ids pack the file's serial number in the store and the chunk's position in that file, so a whole
-file's vectors are removed with one id range and a hit leads straight to its chunk manifest.
+Chunk ids pack the file's serial number in the store and the chunk's position in that file, so a hit
+leads straight to its chunk manifest, and a merge tells a removed file's vectors by their serial.
 """
 
 from __future__ import annotations
@@ -26,11 +26,6 @@ def split_chunk_id(cid: int) -> tuple[int, int]:
     return cid >> CHUNK_BITS, cid & ((1 << CHUNK_BITS) - 1)
 
 
-def file_id_range(serial: int) -> tuple[int, int]:
-    """The half-open range of chunk ids that belong to the file with this serial."""
-    return serial << CHUNK_BITS, (serial + 1) << CHUNK_BITS
-
-
 class VectorIndex(Protocol):
     dimension: int
 
@@ -39,9 +34,6 @@ class VectorIndex(Protocol):
         """Number of vectors held."""
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...
-
-    def remove_range(self, lo: int, hi: int) -> int:
-        """Remove every vector whose id is in [lo, hi); returns how many were removed."""
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to k distinct ids with their best score (cosine similarity), best first; only ids in
@@ -54,7 +46,10 @@ class VectorIndex(Protocol):
         """Every vector and its chunk id, in matching order (to move a store to another backend)."""
 
     def fit_to_size(self) -> None:
-        """Change the index's type or training when the store's size calls for it."""
+        """Change the index's type when its size calls for it (before it is first saved)."""
+
+    def kind(self) -> str:
+        """What kind of index this is (exact, or approximate with its parameters)."""
 
     def describe(self) -> str:
         """What kind of index this is and how big (shown by `vscli status`)."""

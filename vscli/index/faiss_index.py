@@ -3,7 +3,8 @@
 The index type follows the store's size. Up to `FLAT_MAX_VECTORS` vectors the index is exact
 (`IndexIDMap2(IndexFlatIP)`); past that it becomes an inverted file (`IndexIVFFlat`, 4*sqrt(n) lists), whose
 `nprobe` is tuned at build time until recall@10 against exact search on a sample of the store's own
-vectors reaches `TARGET_RECALL`. The IVF index is retrained when the store has grown 4x since. Queries
+vectors reaches `TARGET_RECALL`. An index is written once (a store's segment, `vscli.index.segments`):
+a merge builds a new one from the vectors it keeps, so an IVF index is always trained on what it holds. Queries
 open the index memory-mapped, so opening costs no more than the pages a search touches.
 """
 
@@ -23,7 +24,6 @@ OVERFETCH = 4
 FLAT_MAX_ENV = "VSCLI_FLAT_MAX_VECTORS"
 FLAT_MAX_VECTORS = 200_000
 TARGET_RECALL = 0.97  # tuned with a margin over the 0.95 promised
-RETRAIN_GROWTH = 4
 TUNE_QUERIES = 200
 
 
@@ -75,20 +75,19 @@ class FaissIndex:
         except RuntimeError:
             return None
 
-    def describe(self) -> str:
+    def kind(self) -> str:
+        """The index type, as `vscli status` shows it: exact, or IVF with its lists and nprobe."""
         ivf = self._ivf
         if ivf is None:
-            return f"faiss flat (exact), {self.size} vectors"
-        return f"faiss IVF{ivf.nlist},Flat nprobe {ivf.nprobe} (approximate), {self.size} vectors"
+            return "flat (exact)"
+        return f"IVF{ivf.nlist},Flat nprobe {ivf.nprobe} (approximate)"
+
+    def describe(self) -> str:
+        return f"faiss {self.kind()}, {self.size} vectors"
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         if len(ids):
             self._index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.asarray(ids, np.int64))
-
-    def remove_range(self, lo: int, hi: int) -> int:
-        import faiss
-
-        return int(self._index.remove_ids(faiss.IDSelectorRange(lo, hi)))
 
     def ids(self) -> np.ndarray:
         return self._contents(with_vectors=False)[1]
@@ -167,12 +166,8 @@ class FaissIndex:
         return params
 
     def fit_to_size(self) -> None:
-        """Switch to (or retrain) an IVF index when the store has outgrown the current one."""
-        ivf = self._ivf
-        n = self.size
-        if ivf is None and n <= env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS):
-            return
-        if ivf is not None and n <= RETRAIN_GROWTH * _trained_size(ivf.nlist):
+        """Switch to an IVF index when the vectors added have outgrown an exact one."""
+        if self._ivf is not None or self.size <= env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS):
             return
         vectors, ids = self._contents()
         self._index = _build_ivf(vectors, ids, self.dimension)  # type: ignore[arg-type]
@@ -220,11 +215,6 @@ def _build_ivf(vectors: np.ndarray, ids: np.ndarray, dimension: int) -> Any:
         if recall_at_10(found, truth_ids) >= TARGET_RECALL or ivf.nprobe >= nlist:
             return ivf
         ivf.nprobe = min(nlist, ivf.nprobe * 2)
-
-
-def _trained_size(nlist: int) -> float:
-    """About how many vectors an IVF index with nlist lists was built for (inverts `_build_ivf`)."""
-    return max((nlist / 4) ** 2, 39 * nlist)
 
 
 def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
