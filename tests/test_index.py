@@ -90,15 +90,25 @@ def test_filtered_search_returns_k_matches_on_flat_and_ivf(data, monkeypatch) ->
     assert ivf.search(query, 10, np.zeros(0, np.int64)) == []
 
 
-def test_ivf_keeps_windows_that_share_an_id(data, monkeypatch) -> None:
-    _, _, vectors, _ = data
+def test_ivf_keeps_its_training_as_a_merge_base_until_it_grows_4x(data, monkeypatch) -> None:
+    """What a merge does with an IVF segment: drop ids, add vectors, keep the training while the index
+    is within 4x what it was trained for, train anew past it. Windows that share an id stay together."""
+    rng, centers, vectors, _ = data
     monkeypatch.setattr(faiss_index, "FLAT_MAX_VECTORS", 1000)
     shared = np.repeat(np.arange(3000, dtype=np.int64), 2)  # two windows per chunk
     index = FaissIndex.empty(DIM)
     index.add(vectors, shared)
     index.fit_to_size()
-    assert index._ivf is not None and len(index.ids()) == 6000
-    assert len({cid for cid, _ in index.search(vectors[0], 10)}) == 10
+    nlist = index._ivf.nlist
+    assert len(index.ids()) == 6000 and len({cid for cid, _ in index.search(vectors[0], 10)}) == 10
+    assert index.remove(np.arange(100, dtype=np.int64)) == 200  # both windows of each id
+    index.add(clustered(3000, rng, centers), np.arange(10000, 13000, dtype=np.int64))
+    index.fit_to_size()
+    assert index._ivf.nlist == nlist and index.size == 8800  # within 4x: the same lists
+    index.add(clustered(30000, rng, centers), np.arange(20000, 50000, dtype=np.int64))
+    index.fit_to_size()
+    assert index._ivf.nlist > nlist and index.size == 38800  # past it: trained anew
+    assert not {cid for cid, _ in index.search(vectors[0], 50)} & set(range(100))
 
 
 def test_a_store_past_the_threshold_queries_and_checks_out(cli, dataset: Path, home: Path, monkeypatch) -> None:

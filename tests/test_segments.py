@@ -183,18 +183,24 @@ def test_a_store_with_one_index_generation_upgrades_at_its_next_write(cli, home:
 
 
 def test_a_store_past_the_flat_threshold_merges_into_ivf(cli, home: Path, dataset: Path, monkeypatch) -> None:
-    """Merged segments past the flat threshold are IVF (trained, nprobe tuned); the merge reads them
-    memory-mapped, and a later merge of an IVF segment with flat ones keeps every vector."""
+    """Merged segments past the flat threshold are IVF (trained, nprobe tuned); a later merge of an IVF
+    segment with flat ones adds them to it, dropping the vectors of a file removed meanwhile."""
     one_commit_per_file(monkeypatch)
     monkeypatch.setenv("VSCLI_FLAT_MAX_VECTORS", "5")
     (dataset / "zz_tea.md").write_text("Green tea is steamed or pan-fired soon after picking. " * 20)
     docs = sorted(dataset.glob("*.md"))
     assert len(docs) == 2 * MERGE_FACTOR - 1  # 4 flat segments merge into an IVF one; 3 more merge with it
     assert cli("create", "docs", "--chunk-size", "100", "--chunk-overlap", "0").exit_code == 0
-    assert cli("upload", *map(str, docs), "--store", "docs", "-q").exit_code == 0
+    assert cli("upload", *map(str, docs[:MERGE_FACTOR]), "--store", "docs", "-q").exit_code == 0
     store = resolve_store(Workspace(home), "docs")
+    (ivf,) = state_of(store)["segments"]
+    assert ivf["kind"].startswith("IVF")
+    removed = next(e for e in state_of(store)["files"].values() if e["vscli"]["filename"] == docs[1].name)
+    assert cli("rm", "docs", removed["id"]).exit_code == 0
+    assert cli("upload", *map(str, docs[MERGE_FACTOR:]), "--store", "docs", "-q").exit_code == 0
     state = state_of(store)
-    assert len(state["segments"]) == 1 and state["segments"][0]["kind"].startswith("IVF")
+    assert len(state["segments"]) == 1 and state["segments"][0]["kind"] == ivf["kind"]  # its training kept
+    assert removed["vscli"]["serial"] not in store.backend().serial_counts(state)
     held = sum(s["vectors"] for s in state["segments"])
     assert held == sum(e["vscli"]["vectors"] for e in state["files"].values())
     assert "IVF" in cli("status", "docs").stdout

@@ -160,14 +160,25 @@ class FaissWriter:
         return {"n": segment["n"], "vectors": index.size, "kind": index.kind()}
 
     def _merge(self, group: list[dict[str, Any]], live: np.ndarray, number: int) -> dict[str, Any] | None:
-        """One segment holding the live vectors of ``group`` (None when none is left)."""
+        """One segment holding the live vectors of ``group`` (None when none is left). The largest IVF
+        segment of the group, if any, is the base the others are added to: its training is kept until
+        the merged index outgrows it (`FaissIndex.fit_to_size`), instead of training a large index anew
+        at every merge."""
         import numpy as np
 
-        merged = vindex.open_index(None, self.dimension)
+        ivf = [s for s in group if not s["kind"].startswith("flat")]
+        base = max(ivf, key=lambda s: s["vectors"]) if ivf else None
+        if base is None:
+            merged = vindex.open_index(None, self.dimension)
+        else:
+            merged = self.folder.load_segment(base["n"], self.dimension, to_change=True)
+            ids = merged.ids()
+            merged.remove(np.unique(ids[~np.isin(ids >> vindex.CHUNK_BITS, live)]))
         for segment in group:
-            vectors, ids = self.folder.load_segment(segment["n"], self.dimension).vectors_and_ids()
-            keep = np.isin(ids >> vindex.CHUNK_BITS, live)
-            merged.add(vectors[keep], ids[keep])
+            if segment is not base:
+                vectors, ids = self.folder.load_segment(segment["n"], self.dimension).vectors_and_ids()
+                keep = np.isin(ids >> vindex.CHUNK_BITS, live)
+                merged.add(vectors[keep], ids[keep])
         return self.folder.save_segment(merged, number) if merged.size else None
 
     def finish(self) -> None:

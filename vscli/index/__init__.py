@@ -35,6 +35,9 @@ class VectorIndex(Protocol):
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...
 
+    def remove(self, ids: np.ndarray) -> int:
+        """Drop every vector with one of these ids; returns how many went."""
+
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to k distinct ids with their best score (cosine similarity), best first; only ids in
         ``allowed`` when given (filtered inside the search, so k results come back when k exist)."""
@@ -46,7 +49,7 @@ class VectorIndex(Protocol):
         """Every vector and its chunk id, in matching order (to move a store to another backend)."""
 
     def fit_to_size(self) -> None:
-        """Change the index's type when its size calls for it (before it is first saved)."""
+        """Change the index's type, or train it anew, when its size calls for it."""
 
     def kind(self) -> str:
         """What kind of index this is (exact, or approximate with its parameters)."""
