@@ -40,7 +40,7 @@ def test_small_indexes_stay_exact(data) -> None:
     index = FaissIndex.empty(DIM)
     index.add(vectors, ids)
     index.fit_to_size()
-    assert index.describe().startswith("faiss flat (exact)")
+    assert index.kind() == "flat (exact)"
 
 
 def test_large_indexes_become_ivf_with_the_promised_recall(data, monkeypatch, tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_large_indexes_become_ivf_with_the_promised_recall(data, monkeypatch, tm
     index = FaissIndex.empty(DIM)
     index.add(vectors, ids)
     index.fit_to_size()
-    assert "IVF" in index.describe() and index.size == 6000
+    assert "IVF" in index.kind() and index.size == 6000
     assert sorted(index.ids().tolist()) == sorted(ids.tolist())
     # Fresh queries (not the tuning sample), against exact search.
     queries = clustered(300, rng, centers)
@@ -62,7 +62,7 @@ def test_large_indexes_become_ivf_with_the_promised_recall(data, monkeypatch, tm
     path = tmp_path / "index-1.faiss"
     index.save(path)
     again = open_index(path, DIM, read_only=True)
-    assert again.size == 6000 and "IVF" in again.describe()
+    assert again.size == 6000 and "IVF" in again.kind()
     assert again.search(queries[0], 10) == index.search(queries[0], 10)
     read_vectors, read_ids = again.vectors_and_ids()
     order, expected = np.argsort(read_ids, kind="stable"), np.argsort(ids, kind="stable")
@@ -82,7 +82,7 @@ def test_filtered_search_returns_k_matches_on_flat_and_ivf(data, monkeypatch) ->
     ivf = FaissIndex.empty(DIM)
     ivf.add(vectors, ids)
     ivf.fit_to_size()
-    assert "IVF" in ivf.describe() and ivf._ivf.nprobe < ivf._ivf.nlist
+    assert "IVF" in ivf.kind() and ivf._ivf.nprobe < ivf._ivf.nlist
     for index in (exact, ivf):
         found = index.search(query, 10, allowed)
         assert len(found) == 10 and {cid for cid, _ in found} <= set(worst)

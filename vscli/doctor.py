@@ -305,7 +305,7 @@ def _rebuilt_segments(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
         path = store.folder.index_file(number)
         try:
             index = vindex.open_index(path, vindex.dimension_of(path), read_only=True)
-            records.append({"n": number, "vectors": index.size, "kind": index.kind()})
+            records.append(vsegments.record(number, index))
         except (VscliError, OSError):
             records.append({"n": number})  # the index check reports it
     known = [r for r in records if "kind" in r]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from vscli import index as vindex
 from vscli.errors import CorruptData, NotFound, VscliError
+from vscli.index import segments as vsegments
 from vscli.manifests import check_chunks, check_config, check_state
 from vscli.workspace import locked, os_error, parse_json, read_json, write_json
 
@@ -148,7 +149,7 @@ class StoreFolder:
         """Write a new segment (its index type fitted to its size first); returns its manifest record."""
         index.fit_to_size()
         index.save(self.index_file(number))
-        return {"n": number, "vectors": index.size, "kind": index.kind()}
+        return vsegments.record(number, index)
 
     # ---- the keyword index -----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ also all a backend or a reader is given.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -209,16 +210,11 @@ class Store:
         return [_public_entry(e) for e in self.folder.state()["files"].values()]
 
     def file(self, file_id: str) -> dict[str, Any]:
-        entry = self.folder.state()["files"].get(file_id)
-        if entry is None:
-            raise NotFound(f"file {file_id} is not in vector store {self.id}")
-        return _public_entry(entry)
+        return self.entries([file_id])[0]
 
     def entries(self, file_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The `vector_store.file` objects of these files, in the order given (each once), from one read
         of the manifest; NotFound names the first that is not in the store."""
-        import copy
-
         files = self.folder.committed()["files"]
         wanted = list(dict.fromkeys(file_ids))
         missing = [f for f in wanted if f not in files]

@@ -136,10 +136,12 @@ class FaissWriter:
             number += 1
             segments.append(self.folder.save_segment(self.added, number))
         live = _live_vectors(state)
+        live_serials: np.ndarray | None = None  # worked out at the first merge, if there is one
         group = list(range(len(segments))) if self.compacting else []
         while group or (group := vsegments.plan_merge([s["vectors"] for s in segments], _dead(segments, live))):
             number += 1
-            merged = self._merge([segments[at] for at in group], _live_serials(state), number)
+            live_serials = _live_serials(state) if live_serials is None else live_serials
+            merged = self._merge([segments[at] for at in group], live_serials, number)
             garbage += [self.folder.index_file(segments[at]["n"]) for at in group]
             segments = [s for at, s in enumerate(segments) if at not in group] + ([merged] if merged else [])
             group = []
@@ -156,8 +158,7 @@ class FaissWriter:
         """A segment's record with its size and type (a store from before segments lacks them)."""
         if "vectors" in segment and "kind" in segment:
             return segment
-        index = self.folder.load_segment(segment["n"], self.dimension)
-        return {"n": segment["n"], "vectors": index.size, "kind": index.kind()}
+        return vsegments.record(segment["n"], self.folder.load_segment(segment["n"], self.dimension))
 
     def _merge(self, group: list[dict[str, Any]], live: np.ndarray, number: int) -> dict[str, Any] | None:
         """One segment holding the live vectors of ``group`` (None when none is left). The largest IVF

@@ -54,9 +54,6 @@ class VectorIndex(Protocol):
     def kind(self) -> str:
         """What kind of index this is (exact, or approximate with its parameters)."""
 
-    def describe(self) -> str:
-        """What kind of index this is and how big (shown by `vscli status`)."""
-
     def save(self, path: Path) -> None: ...
 
 

@@ -84,9 +84,6 @@ class FaissIndex:
             return "flat (exact)"
         return f"IVF{ivf.nlist},Flat nprobe {ivf.nprobe} (approximate)"
 
-    def describe(self) -> str:
-        return f"faiss {self.kind()}, {self.size} vectors"
-
     def remove(self, ids: np.ndarray) -> int:
         """Drop every vector with one of these ids; returns how many went."""
         import faiss

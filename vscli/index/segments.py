@@ -15,7 +15,10 @@ The policy only chooses; `vscli.backends.faiss_backend` does the merging.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vscli.index import VectorIndex
 
 MERGE_FLOOR = 4096  # segments smaller than this are all in the first tier
 MERGE_FACTOR = 4  # segments per tier that trigger a merge, and the growth from one tier to the next
@@ -41,6 +44,11 @@ def plan_merge(sizes: list[int], dead: int) -> list[int]:
         if len(tiers[level]) >= MERGE_FACTOR:
             return tiers[level]
     return []
+
+
+def record(number: int, index: VectorIndex) -> dict[str, Any]:
+    """A segment as files.json names it: its file number, how many vectors it holds, its index type."""
+    return {"n": number, "vectors": index.size, "kind": index.kind()}
 
 
 def describe(segments: list[dict[str, Any]], dead: int) -> str:
