@@ -93,7 +93,9 @@ def index_file(home: Path) -> Path:
     from vscli.index.faiss_index import FaissIndex
 
     d = store_dir(home)
-    state = json.loads((d / "files.json").read_text())
+    from vscli.folder import StoreFolder
+
+    state = StoreFolder(d, d / "lock").committed()
     numbers = [s["n"] for s in state.get("segments", [])] or [state["generation"]]
     if len(numbers) == 1:
         return d / f"index-{numbers[0]}.faiss"

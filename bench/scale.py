@@ -60,7 +60,7 @@ def build(home: Path, vectors: np.ndarray, commits: int, **create: str) -> tuple
     n_files = len(vectors) // CHUNKS_PER_FILE
     file_ids = [registry.add(f"synthetic file {i}\n".encode(), f"file-{i:05d}.txt")[0]["id"] for i in range(n_files)]
     store.attach(file_ids)
-    state = json.loads((store.dir / "files.json").read_text())
+    state = store.folder.state()
     per_commit = -(-n_files // commits)
     start = time.perf_counter()
     each = []
@@ -114,7 +114,7 @@ from vscli.workspace import Workspace
 import numpy as np
 from pathlib import Path
 store = Store(Workspace(Path(sys.argv[1])), sys.argv[2])
-snapshot = store.snapshot()  # reads files.json
+snapshot = store.snapshot()  # reads the catalog's top-level keys
 t1 = time.perf_counter()
 snapshot.open_vectors()  # every segment, memory-mapped
 t2 = time.perf_counter()
@@ -189,7 +189,7 @@ def main() -> None:
         measured = json.loads(out.stdout)
         recall = sum(len(set(f) & set(t)) for f, t in zip(measured["results"], truth, strict=False)) / (10 * len(truth))
         rows.append(("index", "type chosen for this size", measured["index"]))
-        rows.append(("open", "read the store manifest (files.json)",
+        rows.append(("open", "read the store's catalog",
                      f"{measured['imports'] * 1000:.0f} ms incl. imports"))
         rows.append(("open", "open the index (memory-mapped)", f"{measured['open_index'] * 1000:.0f} ms (goal <= 1 s)"))
         rows.append(("search", f"search step, median of {len(truth)} queries",

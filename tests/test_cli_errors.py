@@ -119,9 +119,9 @@ def test_unknown_file_among_known_ones_changes_nothing(cli, populated: Path) -> 
 
 def test_corrupted_manifest_is_reported_not_a_crash(cli, populated: Path) -> None:
     store_dir = next((populated / "stores").iterdir())
-    (store_dir / "files.json").write_text('{"files": {"file-')
+    (store_dir / "catalog.sqlite").write_text('{"files": {"file-')
     for args in (["status", "docs"], ["query", "docs", "data"], ["files", "docs"]):
-        assert_clean_error(cli(*args), ExitCode.CORRUPT, "corrupted manifest")
+        assert_clean_error(cli(*args), ExitCode.CORRUPT, "corrupted catalog")
 
 
 def test_corrupted_index_is_reported_not_a_crash(cli, populated: Path) -> None:

@@ -98,9 +98,15 @@ def test_reupload_of_same_content_adds_nothing(cli, dataset: Path, home: Path) -
     copy.write_bytes((dataset / "data_mining.md").read_bytes())
     renamed = cli("upload", str(copy), "--store", "docs")
     assert first.stdout == again.stdout == renamed.stdout
+    assert "already uploaded" not in first.stderr
+    assert "1 of 1 file(s) already uploaded" in again.stderr and "already uploaded" in renamed.stderr
+    alone = cli("upload", str(dataset / "vector_search.md"))
+    assert "already uploaded" not in alone.stderr
+    assert cli("upload", str(dataset / "vector_search.md")).stdout == alone.stdout  # same bytes and name
+    assert "already uploaded" in cli("upload", str(dataset / "vector_search.md")).stderr
     status = json.loads(cli("status", "docs", "--json").stdout)
     assert status["file_counts"]["total"] == 1
-    assert len(json.loads(cli("uploads", "--json").stdout)["data"]) == 1
+    assert len(json.loads(cli("uploads", "--json").stdout)["data"]) == 2
     page = json.loads(cli("query", "docs", "data mining", "--json", "-k", "50").stdout)
     texts = [d["content"][0]["text"] for d in page["data"]]
     assert len(texts) == len(set(texts))  # no duplicate chunks

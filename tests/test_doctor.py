@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import assert_clean_error
+from tests.states import read_state
 from vscli.errors import ExitCode
 from vscli.index import chunk_id, open_index
 
@@ -21,7 +22,7 @@ def store(cli, dataset: Path, home: Path) -> Path:
 
 
 def manifest(store: Path) -> dict:
-    return json.loads((store / "files.json").read_text())
+    return read_state(store)
 
 
 def entry_for(store: Path, filename_fragment: str, home: Path) -> dict:
@@ -97,7 +98,7 @@ def test_lost_index_starts_empty_and_files_can_be_reattached(cli, store: Path) -
 
 
 def test_leftovers_are_cleaned_but_are_not_damage(cli, store: Path) -> None:
-    (store / ".files.json.abc123.tmp").write_text("half a manifest")
+    (store / ".catalog.sqlite.9999.ab.tmp").write_text("half a manifest")
     (store / "index-0.faiss").write_bytes(b"an old generation")
     (store / "chunks" / "424242.json").write_text("{}")
     code, report = doctor(cli)
@@ -105,5 +106,5 @@ def test_leftovers_are_cleaned_but_are_not_damage(cli, store: Path) -> None:
     assert [f["damage"] for f in report["findings"]] == [False]
     assert "3 leftover file(s)" in report["findings"][0]["problem"]
     doctor(cli, "--repair")
-    assert not (store / ".files.json.abc123.tmp").exists() and not (store / "chunks" / "424242.json").exists()
+    assert not (store / ".catalog.sqlite.9999.ab.tmp").exists() and not (store / "chunks" / "424242.json").exists()
     assert doctor(cli)[1]["findings"] == []

@@ -20,6 +20,7 @@ import pytest
 
 from tests.chat_server import ChatServer
 from tests.conftest import EXAMPLES, assert_clean_error, run_vscli, snapshot
+from tests.states import CATALOG, read_state, set_entry_text, set_meta_text, write_old_format
 from tests.test_archive import _rewrite
 from tests.test_serve import KEY, Server
 from tests.test_terminal import _run_with_tty
@@ -445,30 +446,58 @@ def _damage_serial_path(state: dict) -> None:
     next(iter(state["files"].values()))["vscli"]["serial"] = "/etc/passwd"
 
 
-@pytest.mark.parametrize("damage", [_damage_entry_int, _damage_no_vscli_key, _damage_generation,
-                                    _damage_segments, _damage_serial_path, None])
-def test_a_files_json_of_the_wrong_shape_is_reported_and_rebuilt(cli, docs_store: Path, damage) -> None:
-    """Manifests of the wrong structure crashed query/status/doctor and doctor --repair with TypeError or
-    KeyError (exit 1); files.json deleted: queries said doctor --repair recovers, but it exited 7."""
-    path = docs_store / "files.json"
+def _damage(store_dir: Path, damage, fmt: str) -> None:
+    """Damage the store's state in its catalog (row by row, as a disk or a hand would), or written as a
+    files.json of vscli 0.1; ``None``: the state is lost altogether."""
+    state = read_state(store_dir)
     if damage is None:
-        path.unlink()
-    else:
-        state = json.loads(path.read_text())
-        damage(state)
-        path.write_text(json.dumps(state))
+        write_old_format(store_dir, state)
+        (store_dir / "files.json").unlink()
+        return
+    if damage == "garbage":
+        write_old_format(store_dir, state)  # no catalog, nor its WAL
+        (store_dir / "files.json").unlink()
+        (store_dir / CATALOG).write_bytes(b"not a database at all\n" * 200)
+        return
+    before = json.loads(json.dumps(state))
+    damage(state)
+    if fmt == "files.json":
+        write_old_format(store_dir, state)
+        return
+    for key, value in state.items():
+        if key != "files" and value != before.get(key):
+            set_meta_text(store_dir, key, json.dumps(value))
+    for file_id, entry in state["files"].items():
+        if entry != before["files"][file_id]:
+            set_entry_text(store_dir, file_id, json.dumps(entry))
+
+
+@pytest.mark.parametrize(("damage", "fmt"), [
+    *((damage, fmt) for damage in (_damage_entry_int, _damage_no_vscli_key, _damage_generation, _damage_segments,
+                                   _damage_serial_path) for fmt in ("catalog", "files.json")),
+    ("garbage", "catalog"), (None, "catalog")])  # nothing of the state left to read: the same in either
+def test_a_state_of_the_wrong_shape_is_reported_and_rebuilt(cli, docs_store: Path, damage, fmt: str) -> None:
+    """Manifests of the wrong structure crashed query/status/doctor and doctor --repair with TypeError or
+    KeyError (exit 1); files.json deleted: queries said doctor --repair recovers, but it exited 7. The
+    same holds of the catalog: a damaged row or key is CorruptData where it is read (`status` reads no
+    file's row, so a damaged entry shows in `files`, queries that hit it, and doctor)."""
+    _damage(docs_store, damage, fmt)
+    whole_state_read = fmt == "files.json" or damage in (None, "garbage", _damage_generation, _damage_segments)
     for args in (("query", "docs", "data mining"), ("status", "docs"), ("files", "docs")):
-        assert_clean_error(cli(*args), ExitCode.CORRUPT)
+        if whole_state_read or args[0] == "files":
+            assert_clean_error(cli(*args), ExitCode.CORRUPT)
     result = cli("doctor", "docs")
-    assert result.exit_code == ExitCode.CORRUPT and "rebuild files.json" in result.stdout, result.stdout
+    assert result.exit_code == ExitCode.CORRUPT and "rebuild the catalog" in result.stdout, result.stdout
     result = cli("doctor", "docs", "--repair")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert cli("doctor", "docs").exit_code == 0
     assert _top_file(cli) == "data_mining.md"
     files = json.loads(cli("files", "docs", "--json").stdout)["data"]
     assert len(files) == 6 and all(f["status"] == "completed" for f in files)
+    assert (docs_store / CATALOG).exists() and not (docs_store / "files.json").exists()
     if damage is not None:
-        assert list(docs_store.glob("files.json.damaged-*")), "the damaged manifest is kept"
+        kept = "files.json" if fmt == "files.json" else CATALOG
+        assert list(docs_store.glob(f"{kept}.damaged-*")), "the damaged state is kept"
 
 
 def test_a_chunk_manifest_of_the_wrong_shape(cli, docs_store: Path) -> None:

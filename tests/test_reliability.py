@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import pytest
 
 from tests.conftest import run_vscli, snapshot
 from tests.corpus import phrase, write_corpus
+from tests.states import read_state
 from vscli.errors import ExitCode
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.usefixtures("backend")]  # shared suite: FAISS and Milvus
@@ -112,9 +114,9 @@ def test_queries_during_an_ingest_see_whole_states(tmp_path: Path, home: Path) -
 def _completed_on_disk(home: Path) -> int:
     """Completed files according to the manifest, read directly (cheap enough to poll)."""
     try:
-        manifest = next((home / "stores").glob("vs_*/files.json"))
-        return sum(e["status"] == "completed" for e in json.loads(manifest.read_text())["files"].values())
-    except (StopIteration, OSError, ValueError):
+        catalog = next((home / "stores").glob("vs_*/catalog.sqlite"))
+        return sum(e["status"] == "completed" for e in read_state(catalog.parent)["files"].values())
+    except (StopIteration, OSError, ValueError, sqlite3.Error):
         return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_vscli
+from tests.states import CATALOG, read_state, write_old_format
 from vscli.index import segments as vsegments
 from vscli.index.segments import MERGE_FACTOR, MERGE_FLOOR, plan_merge, tier
 from vscli.store import Store, resolve_store
@@ -24,7 +26,7 @@ COLLECTION = ROOT / "bench" / "collection"
 
 
 def state_of(store: Store) -> dict:
-    return json.loads((store.dir / "files.json").read_text())
+    return read_state(store.dir)
 
 
 def files_on_disk(store: Store) -> dict[str, tuple[int, int]]:
@@ -167,12 +169,14 @@ def test_a_store_with_one_index_generation_upgrades_at_its_next_write(cli, home:
     state = state_of(store)
     (old,) = state.pop("segments")
     state["index"] = f"faiss flat (exact), {old['vectors']} vectors"
-    (store.dir / "files.json").write_text(json.dumps(state, indent=2))  # as vscli 0.1 wrote it
+    write_old_format(store.dir, state)
     kept = files_on_disk(store)
     expected = {e["id"] for e in state["files"].values()}
     page = json.loads(cli("query", "docs", "what is data mining?", "--json", "-k", "50").stdout)
     assert {d["file_id"] for d in page["data"]} == expected
-    assert json.loads(cli("doctor", "docs", "--json").stdout)["findings"] == []
+    report = json.loads(cli("doctor", "docs", "--json").stdout)
+    assert report["healthy"] and [f["problem"] for f in report["findings"]] == [
+        "the store keeps its files in files.json (vscli 0.1)"]
     assert cli("upload", str(docs[3]), "--store", "docs", "-q").exit_code == 0
     state = state_of(store)
     assert [s["n"] for s in state["segments"]] == [old["n"], old["n"] + 1]
@@ -215,7 +219,7 @@ from vscli.backends import faiss_backend
 marker = pathlib.Path(sys.argv[1])
 merge = faiss_backend.FaissWriter._merge
 def merging(self, *args, **kwargs):
-    merge(self, *args, **kwargs)  # the merged segment is written; files.json does not name it yet
+    merge(self, *args, **kwargs)  # the merged segment is written; the catalog does not name it yet
     marker.write_text("merged")
     time.sleep(120)
 faiss_backend.FaissWriter._merge = merging
@@ -267,9 +271,9 @@ def test_kill_9_during_a_merge(tmp_path: Path, home: Path, dataset: Path) -> Non
         f"index-{s['n']}.faiss" for s in state["segments"])
 
 
-def test_a_lost_files_json_is_rebuilt_over_segments_with_removed_vectors(cli, home: Path, dataset: Path,
-                                                                         monkeypatch) -> None:
-    """files.json deleted from a store of several segments, one holding a removed file's vectors (the
+def test_a_lost_catalog_is_rebuilt_over_segments_with_removed_vectors(cli, home: Path, dataset: Path,
+                                                                      monkeypatch) -> None:
+    """The catalog deleted from a store of several segments, one holding a removed file's vectors (the
     newest serial, so the rebuilt manifest could hand it out again): doctor calls them damage, --repair
     rebuilds the list of segments from disk and drops them, and no file is ever given a stale vector."""
     one_commit_per_file(monkeypatch)
@@ -279,7 +283,8 @@ def test_a_lost_files_json_is_rebuilt_over_segments_with_removed_vectors(cli, ho
     store = resolve_store(Workspace(home), "docs")
     newest = max(state_of(store)["files"].values(), key=lambda e: e["vscli"]["serial"])
     assert cli("rm", "docs", newest["id"]).exit_code == 0
-    (store.dir / "files.json").unlink()
+    for suffix in ("", "-wal", "-shm"):
+        pathlib.Path(f"{store.dir / CATALOG}{suffix}").unlink(missing_ok=True)
     report = json.loads(cli("doctor", "docs", "--json").stdout)
     assert not report["healthy"]
     assert any(f"serial {newest['vscli']['serial']}" in f["problem"] for f in report["findings"])

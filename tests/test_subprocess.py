@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_vscli
+from tests.states import read_state
 from vscli.errors import ExitCode
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime", "openai", "numpy", "pymilvus",
@@ -71,7 +72,7 @@ def test_killed_background_worker_never_hangs_status_wait(cli, dataset: Path, ho
     result = run_vscli("attach", "docs", file_id, "--no-wait", home=home)
     assert result.returncode == 0, result.stderr
     store_dir = next((home / "stores").iterdir())
-    entry = json.loads((store_dir / "files.json").read_text())["files"][file_id]
+    entry = read_state(store_dir)["files"][file_id]
     assert entry["status"] == "in_progress"
     pid = entry["vscli"]["worker"]["pid"]
     os.kill(pid, signal.SIGKILL)  # the worker is still importing the model: it dies mid-job

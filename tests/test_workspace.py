@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tests.states import CATALOG, read_state, write_old_format
 from vscli.errors import CorruptData
 from vscli.workspace import atomic_write_bytes, new_id, read_json, user_dir, write_json
 
@@ -83,78 +85,87 @@ def test_an_upload_interrupted_at_any_step_is_stored_once_on_retry(tmp_path: Pat
 def test_a_store_from_an_older_vscli_keeps_working_and_gains_upload_facts(cli, dataset: Path,
                                                                                home: Path) -> None:
     """Entries now keep their upload's hash and filename (uploads and `files` used to read every file's
-    upload manifest: 50,000 file reads in a 50,000-file store); files.json is written compactly. A store
-    written the old way (pretty JSON, neither kept) reads as before, still recognises content it has,
-    and gains both at its next write."""
-    import json
-
+    upload manifest: 50,000 file reads in a 50,000-file store). A store written by vscli 0.1 (a pretty
+    files.json, neither kept) reads as before, still recognises content it has, and at its next write
+    gains a catalog holding both."""
     from vscli.store import resolve_store
     from vscli.workspace import Workspace
 
     assert cli("create", "docs").exit_code == 0
     assert cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
     store = resolve_store(Workspace(home), "docs")
-    manifest = store.dir / "files.json"
-    state = json.loads(manifest.read_text())
+    state = read_state(store.dir)
     assert all(e["vscli"]["sha256"] and e["vscli"]["filename"] for e in state["files"].values())
-    assert "\n  " not in manifest.read_text()
     for entry in state["files"].values():
         del entry["vscli"]["sha256"], entry["vscli"]["filename"]
-    manifest.write_text(json.dumps(state, indent=2))  # as vscli 0.1 wrote it
+    write_old_format(store.dir, state)
     assert "data_mining.md" in cli("files", "docs").stdout  # looked up in the uploads registry
     again = cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q")  # same bytes: not added
     assert again.exit_code == 0 and len(store.files()) == 1
+    assert (store.dir / "files.json").exists() and not (store.dir / CATALOG).exists()  # nothing written
     assert cli("upload", str(dataset / "vector_search.md"), "--store", "docs", "-q").exit_code == 0
-    entries = json.loads(manifest.read_text())["files"].values()
+    assert (store.dir / CATALOG).exists() and not (store.dir / "files.json").exists()  # upgraded
+    entries = read_state(store.dir)["files"].values()
     assert len(entries) == 2 and all(e["vscli"]["sha256"] for e in entries)  # filled in by the write
     assert {e["vscli"]["filename"] for e in entries} == {"data_mining.md", "vector_search.md"}
     listed = cli("files", "docs").stdout
     assert "data_mining.md" in listed and "vector_search.md" in listed
 
 
-def test_a_damaged_files_json_is_caught_after_a_good_one_was_read(cli, home: Path) -> None:
+def test_a_damaged_state_is_caught_after_a_good_one_was_read(cli, home: Path) -> None:
     """A process checks files.json's shape once per version of the file; a replaced file is a new version
-    and is checked again."""
-    import json
-
+    and is checked again. A catalog's entries are checked as each is read."""
     from vscli.store import resolve_store
     from vscli.workspace import Workspace
 
     assert cli("create", "docs").exit_code == 0
     store = resolve_store(Workspace(home), "docs")
-    assert store.folder.state()["files"] == {}
-    good = json.loads((store.dir / "files.json").read_text())
+    assert dict(store.folder.state()["files"]) == {}
+    good = read_state(store.dir)
+    write_old_format(store.dir, good)
+    assert dict(store.folder.state()["files"]) == {}
     write_json(store.dir / "files.json", {**good, "files": {"file-x": "not an entry"}})
     with pytest.raises(CorruptData, match="is not a file entry"):
         store.folder.state()
+    store.folder.write_state(good)  # the catalog again
+    assert store.folder.has_catalog() and list(store.folder.committed()["files"]) == []
+    with sqlite3.connect(store.dir / CATALOG) as conn:
+        conn.execute("INSERT INTO files VALUES ('file-x', 1, 'failed', NULL, 0, 0, NULL, '\"not an entry\"')")
+    with pytest.raises(CorruptData, match="is not a file entry"):
+        list(store.folder.committed()["files"].values())
 
 
-def test_a_store_reads_its_manifest_once_per_version(cli, dataset: Path, home: Path, monkeypatch) -> None:
-    """`status` looks at files.json three times (orphans, counts, the index): a 58 MB files.json at
-    100,000 files was parsed three times. Read-only looks share one parse per version of the file, and
-    a commit made meanwhile (here by another command) is seen at the next look."""
-    from vscli import folder
+def test_status_reads_no_entry_and_a_query_only_its_hits(cli, dataset: Path, home: Path, monkeypatch) -> None:
+    """`status` looked at files.json three times (orphans, counts, the index): a 58 MB files.json at
+    100,000 files was parsed three times. From the catalog, `status` reads counts and no file's entry, a
+    query reads the entries of the files it returns, and a commit made meanwhile (here by another
+    command) is seen at the next look."""
+    from vscli import catalog
+    from vscli.search import search
     from vscli.store import resolve_store
     from vscli.workspace import Workspace
 
     assert cli("create", "docs").exit_code == 0
-    assert cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
-    parsed: list[Path] = []
-    real_parse = folder.parse_json
+    assert cli("upload", *map(str, sorted(dataset.glob("*.md"))), "--store", "docs", "-q").exit_code == 0
+    parsed: list[str] = []
+    real_parse = catalog.CatalogEntries._parse
 
-    def counting(raw: bytes, path: Path):
-        parsed.append(path)
-        return real_parse(raw, path)
+    def counting(self, file_id: str, text: str):
+        parsed.append(file_id)
+        return real_parse(self, file_id, text)
 
-    monkeypatch.setattr(folder, "parse_json", counting)
+    monkeypatch.setattr(catalog.CatalogEntries, "_parse", counting)
     store = resolve_store(Workspace(home), "docs")
     store.reap_orphans()
-    assert store.obj()["file_counts"]["total"] == 1 and store.settings()["index"].startswith("faiss flat")
-    assert len(parsed) == 1
-    assert cli("upload", str(dataset / "vector_search.md"), "--store", "docs", "-q").exit_code == 0
-    parsed.clear()
-    assert store.obj()["file_counts"]["completed"] == 2 and store.obj()["file_counts"]["total"] == 2
-    assert len(parsed) == 1
+    total = store.obj()["file_counts"]["total"]
+    assert total == len(list(dataset.glob("*.md"))) > 2 and store.settings()["index"].startswith("faiss flat")
+    assert parsed == []
+    page = search(store, "what is data mining?", 1, mode="keyword")
+    assert parsed == [page["data"][0]["file_id"]]
+    extra = dataset / "extra.md"
+    extra.write_text("An extra note on tea and biscuits.")
+    assert cli("upload", str(extra), "--store", "docs", "-q").exit_code == 0
+    assert store.obj()["file_counts"]["completed"] == total + 1 and store.obj()["file_counts"]["total"] == total + 1
     [entry] = store.entries([store.files(reap=False)[1]["id"]])
     entry["attributes"]["changed"] = "by the caller"  # a copy: what later looks see is not changed
     assert all("changed" not in e["attributes"] for e in store.entries([f["id"] for f in store.files()]))

@@ -75,15 +75,14 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
     with locked(store.folder.lock):  # a commit cannot replace or delete what we are copying
         config = store.config()
         state = store.folder.state()
-        busy = [f for f, e in state["files"].items() if e["status"] == "in_progress"]
+        busy = [e["id"] for e in state["files"].with_status("in_progress")]
         if busy:
             raise InvalidInput(f"{len(busy)} file(s) of {store.id} are still being processed; wait with "
                                f"`vscli status {store.id} --wait` and export again")
         if config["vscli"].get("backend", {"kind": "faiss"})["kind"] != "faiss":
             raise InvalidInput(f"store {store.id} keeps its vectors in Milvus; archives carry FAISS stores: "
                                f"`vscli migrate {store.id} --to faiss` first (Milvus has its own backups)")
-        members: list[tuple[str, Path]] = [("store/store.json", store.dir / "store.json"),
-                                           ("store/files.json", store.dir / "files.json")]
+        members: list[tuple[str, Path]] = [("store/store.json", store.dir / "store.json")]
         members += [(f"store/index-{s['n']}.faiss", store.folder.index_file(s["n"]))
                     for s in store.folder.segments(state)]
         keyword = store.folder.raw_keyword_index().path
@@ -109,12 +108,17 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
             "vector_store": {"id": store.id, "name": config["name"], "model": config["vscli"]["model"],
                              "dimension": config["vscli"]["dimension"]},
             "files": len(state["files"]),
-            "members": len(members) + 1,
+            "members": len(members) + 2,
         }
+        # The state goes as files.json, as vscli 0.1 kept it: an archive is read by any vscli.
+        files_json = json.dumps({**state, "files": dict(state["files"].items())}, ensure_ascii=False,
+                                separators=(",", ":")).encode()
 
         def write(tar: tarfile.TarFile) -> None:
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+            _add_bytes(tar, "store/files.json", files_json)
             if progress:
+                progress(manifest["members"])
                 progress(manifest["members"])
             for name, path in members:
                 tar.add(path, arcname=name, recursive=False)
@@ -363,7 +367,7 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
     (staging / ADOPTED).unlink(missing_ok=True)
     (staging / OWNER).unlink(missing_ok=True)
     write_json(staging / "store.json", config)
-    write_json(staging / "files.json", state)
+    StoreFolder(staging, ws.lock_path(store_id), store_id).write_state(state)  # the catalog, from files.json
     (staging / "chunks").mkdir(exist_ok=True)
     with locked(ws.lock_path("stores")):
         if ws.store_dir(store_id).exists():

@@ -13,9 +13,10 @@ What is checked, and what a repair does:
   from the chunk manifests;
 - leftovers of interrupted writes (segments no manifest names, unreferenced chunk manifests, temp files) ->
   deleted;
-- files.json missing, unreadable, or with entries of the wrong shape -> rebuilt: its sound entries are
-  kept, every file with a chunk manifest comes back completed (its attributes are lost), and the
-  damaged file is kept beside it as files.json.damaged-<time>;
+- the catalog (or a vscli 0.1 files.json) missing, unreadable, or with entries of the wrong shape ->
+  rebuilt: its sound entries are kept, every file with a chunk manifest comes back completed (its
+  attributes are lost), and the damaged file is kept beside it as <name>.damaged-<time>;
+- a store of vscli 0.1 (files.json) -> its catalog is built (`vscli.catalog`), nothing re-embedded;
 - store.json names a dimension other than the index's -> the index is believed and store.json fixed;
 - an upload's file.json is damaged -> written again from its bytes (file.json.damaged keeps the old).
 
@@ -28,11 +29,10 @@ Nothing a user stored is deleted: uploads are never touched, and a failed file k
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from vscli.catalog import JsonEntries
 from vscli.errors import CorruptData, NotFound, VscliError
 from vscli.files import FileRegistry
 from vscli.index import segments as vsegments
@@ -86,15 +86,20 @@ def check(store: Store, repair: bool = False) -> Report:
             for file_id in store.reap_orphans():
                 findings.append(Finding(f"{file_id} was stuck in progress (its worker died)", "marked failed"))
         except CorruptData:
-            pass  # a damaged files.json: rebuilt below, under the lock
+            pass  # a damaged catalog: rebuilt below, under the lock
     backend = store.backend()
     with locked(store.folder.lock):
+        damaged = False
         try:
             state, rebuilt = store.folder.state(), set[str]()
+            len(list(state["files"].values()))  # every entry read and checked
         except CorruptData as exc:
-            state, rebuilt = _rebuilt_state(store, backend.kind)
-            findings.append(Finding(f"{exc}", f"rebuild files.json from what is on disk ({len(rebuilt)} file(s) "
+            (state, rebuilt), damaged = _rebuilt_state(store, backend.kind), True
+            findings.append(Finding(f"{exc}", f"rebuild the catalog from what is on disk ({len(rebuilt)} file(s) "
                                     "from their chunk manifests, attributes lost; the damaged file is kept)"))
+        if not damaged and not store.folder.has_catalog():
+            findings.append(Finding("the store keeps its files in files.json (vscli 0.1)",
+                                    "build its catalog from it", damage=False))
         files = state["files"]
         lost = False
         findings += _upload_findings(store, files, repair)
@@ -149,6 +154,8 @@ def check(store: Store, repair: bool = False) -> Report:
         leftovers = [p for p in store.dir.glob("index-*.faiss") if p not in current]
         leftovers += [p for p in (store.dir / "chunks").glob("*.json") if p not in referenced]
         leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
+        if store.folder.has_catalog() and (store.dir / "files.json").exists():
+            leftovers.append(store.dir / "files.json")  # an upgrade killed before it deleted it: not read
         if leftovers:
             findings.append(Finding(f"{len(leftovers)} leftover file(s) from interrupted writes: "
                                     + ", ".join(sorted(p.name for p in leftovers)[:5])
@@ -161,8 +168,8 @@ def check(store: Store, repair: bool = False) -> Report:
                                     damage=keyword_damage))
 
         if repair and findings:
-            if rebuilt or not (store.dir / "files.json").exists() or _unreadable(store):
-                _keep_damaged(store)
+            if damaged:
+                store.folder.set_aside_damaged()
             if lost:
                 backend.prepare()  # a new empty index, or the collection made again
             with store.changing(state, backend, fresh=lost) as change:
@@ -222,31 +229,12 @@ def _keyword_problem(store: Store, files: dict[str, Any], live_serials: set[int]
     return None, False
 
 
-def _unreadable(store: Store) -> bool:
-    try:
-        store.folder.state()
-        return False
-    except CorruptData:
-        return True
-
-
-def _keep_damaged(store: Store) -> None:
-    """Set a damaged files.json aside (never deleted: it may hold attributes someone wants back)."""
-    path = store.dir / "files.json"
-    if path.exists():
-        path.rename(store.dir / f"files.json.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
 def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set[str]]:
-    """files.json made again from what survives: the sound entries of the damaged one, and a completed
+    """The state made again from what survives: the sound entries of the damaged one, and a completed
     entry for every file whose chunk manifest is on disk. Returns it and the ids rebuilt from chunks."""
     from vscli import chunking
 
-    try:
-        raw = json.loads((store.dir / "files.json").read_bytes())
-    except (OSError, ValueError):
-        raw = None
-    raw = raw if isinstance(raw, dict) else {}
+    raw = store.folder.salvage()
     old: dict[str, Any] = raw["files"] if isinstance(raw.get("files"), dict) else {}
     files = {file_id: entry for file_id, entry in old.items() if entry_problem(file_id, entry) is None}
     newest: dict[str, tuple[int, int, int]] = {}  # file id -> (serial, chunks, written at)
@@ -278,18 +266,19 @@ def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set
     for file_id in old:
         if file_id not in files and is_file_id(file_id):  # a damaged entry with nothing to rebuild it from
             files[file_id] = store.new_entry(file_id, strategy)
-            files[file_id]["last_error"] = {"code": "server_error", "message": "its entry in files.json was "
+            files[file_id]["last_error"] = {"code": "server_error", "message": "its entry in the catalog was "
                                             "damaged; run `vscli attach` for it again"}
     serials: list[int] = [entry["vscli"]["serial"] or 0 for entry in files.values()]
     next_serial: int = raw["next_serial"] if isinstance(raw.get("next_serial"), int) else 1
-    state: dict[str, Any] = {"next_serial": max([next_serial, *(s + 1 for s in serials)]), "files": files}
+    state: dict[str, Any] = {"next_serial": max([next_serial, *(s + 1 for s in serials)]),
+                             "files": JsonEntries(files)}
     if backend_kind == "faiss":
         state.update(_rebuilt_segments(store, raw))
     return state, rebuilt
 
 
 def _rebuilt_segments(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
-    """The segments a rebuilt files.json names: the damaged one's, when they are all there; else every
+    """The segments a rebuilt catalog names: the damaged one's, when they are all there; else every
     segment on disk (a store from before segments: its one generation)."""
     from vscli import index as vindex
 

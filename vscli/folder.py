@@ -2,8 +2,9 @@
 
 - ``store.json``: the `vector_store` object and its settings (name, metadata, expiry, model, chunking,
   backend);
-- ``files.json``: the `vector_store.file` entries, the FAISS segments that hold their vectors and the
-  next file serial; replacing it in one rename is a commit's commit point;
+- ``catalog.sqlite``: the `vector_store.file` entries, the FAISS segments that hold their vectors and the
+  next file serial (`vscli.catalog`); its SQLite commit is a commit's commit point. A store of vscli 0.1
+  has ``files.json`` instead, read until its first write builds the catalog;
 - ``chunks/<serial>.json``: a processed file's chunk texts and offsets;
 - ``index-<n>.faiss``: the FAISS backend's vectors, in immutable segments (one per commit, merged as
   they multiply: `vscli.index.segments`);
@@ -15,15 +16,19 @@ protocol, processing, validation); backends and readers get the folder, never th
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vscli import catalog as vcatalog
 from vscli import index as vindex
 from vscli.errors import CorruptData, NotFound, VscliError
 from vscli.index import segments as vsegments
 from vscli.manifests import check_chunks, check_config, check_state
-from vscli.workspace import locked, os_error, parse_json, read_json, write_json
+from vscli.workspace import locked, os_error, parse_json, read_json
 
 if TYPE_CHECKING:
     from vscli.index.keyword import KeywordIndex, KeywordWriter
@@ -43,7 +48,10 @@ class StoreFolder:
         self.dir = directory
         self.id = store_id or directory.name
         self.lock = lock
-        self._shared: tuple[tuple[int, int, int, int], dict[str, Any]] | None = None
+        self._shared: tuple[Any, dict[str, Any]] | None = None  # a files.json's version, and its state
+        self._reader: tuple[tuple[int, int], sqlite3.Connection] | None = None  # for committed()
+        self._shared_catalog: tuple[int, dict[str, Any]] | None = None
+        self._probe: tuple[tuple[int, int], sqlite3.Connection] | None = None  # for state_version()
 
     # ---- manifests -------------------------------------------------------------------------------
 
@@ -54,27 +62,101 @@ class StoreFolder:
         except FileNotFoundError:
             raise NotFound(f"no such vector store: {self.id}") from None
 
+    @property
+    def catalog_path(self) -> Path:
+        return self.dir / vcatalog.FILENAME
+
+    def has_catalog(self) -> bool:
+        """Whether the store keeps its state in a catalog (False: a files.json of vscli 0.1, upgraded at
+        the store's next write)."""
+        return self.catalog_path.exists()
+
     def state(self) -> dict[str, Any]:
-        """files.json, checked: the committed state (a writer holds the lock while it reads and replaces
-        it). Each call parses the file anew (callers change what they get); checking its shape, which
-        took longer than parsing (0.57 s vs 0.22 s at 50,000 files), is done once per version of the file
-        in a process: a commit replaces the file, so its inode, mtime and size name the version read."""
-        return self._read()[1]
+        """The committed state, for a writer (who holds the lock) to change and hand to `write_state`:
+        ``{"files": entries, "next_serial", "generation", "segments", "index"}``. From a catalog, the
+        entries are loaded as they are asked for, in one transaction that `write_state` commits."""
+        if self.has_catalog():
+            return self._catalog_state(writable=True)
+        try:
+            return self._read()[1]
+        except CorruptData:
+            if self.has_catalog():  # upgraded meanwhile: files.json went after the catalog came
+                return self._catalog_state(writable=True)
+            raise
 
     def committed(self) -> dict[str, Any]:
-        """The committed state, to read only: parsed once per version of files.json in this object's life
-        (a command's, or a server request's), so a command that looks several times (`status`: counts,
-        orphans, the index) parses a 58 MB files.json once. Never change what it returns: `state()`
-        gives a copy of one's own to change."""
+        """The committed state, to read only, shared by every look in this object's life (a command's,
+        or a server request's) while the store does not change: `status` counts, checks for orphans and
+        describes the index from one read. Never change what it returns: `state()` gives a copy of one's
+        own to change. From a catalog, entries are loaded as they are asked for."""
+        if self.has_catalog():
+            return self._shared_catalog_state()
         try:
             current = self.state_version()
         except OSError:
-            return self.state()  # gone or unreadable: state() says which, in the words of the error
+            return self.state()  # gone, unreadable or upgraded: state() says which
         if self._shared is None or self._shared[0] != current:
             self._shared = self._read()
         return self._shared[1]
 
-    def _read(self) -> tuple[tuple[int, int, int, int], dict[str, Any]]:
+    def read_view(self) -> tuple[Any, dict[str, Any]]:
+        """A state of one's own to read only, kept consistent for as long as it is used (a `Snapshot`),
+        and the version it is of (for `state_version`)."""
+        if self.has_catalog():
+            conn = self._connect(write=False)
+            version, state = self._open_catalog_state(conn, writable=False)
+            return (self._catalog_identity(), version), state
+        try:
+            return self._read()
+        except CorruptData:
+            if self.has_catalog():
+                return self.read_view()
+            raise
+
+    def _connect(self, write: bool) -> sqlite3.Connection:
+        try:
+            return vcatalog.connect(self.catalog_path, write)
+        except sqlite3.DatabaseError as exc:
+            raise vcatalog.damaged(self.catalog_path, exc) from exc
+
+    def _open_catalog_state(self, conn: sqlite3.Connection, writable: bool) -> tuple[int, dict[str, Any]]:
+        try:
+            conn.execute("BEGIN")  # one snapshot for all the rows this state will load
+            version, meta = vcatalog.read_meta(conn, self.catalog_path)
+        except sqlite3.DatabaseError as exc:
+            raise vcatalog.damaged(self.catalog_path, exc) from exc
+        return version, {**meta, "files": vcatalog.CatalogEntries(conn, self.catalog_path, writable)}
+
+    def _catalog_state(self, writable: bool) -> dict[str, Any]:
+        return self._open_catalog_state(self._connect(write=writable), writable)[1]
+
+    def _catalog_identity(self) -> tuple[int, int]:
+        st = os.stat(self.catalog_path)
+        return st.st_dev, st.st_ino
+
+    def _shared_catalog_state(self) -> dict[str, Any]:
+        identity = self._catalog_identity()
+        if self._reader is None or self._reader[0] != identity or not vcatalog.is_open(self._reader[1]):
+            self._reader = (identity, self._connect(write=False))
+            self._shared_catalog = None
+        conn = self._reader[1]
+        if conn.in_transaction:
+            conn.execute("COMMIT")  # end the last look's snapshot: this one sees the latest commit
+        try:
+            conn.execute("BEGIN")
+            version = vcatalog.read_version(conn)
+        except sqlite3.DatabaseError as exc:
+            raise vcatalog.damaged(self.catalog_path, exc) from exc
+        if self._shared_catalog is None or self._shared_catalog[0] != version:
+            try:
+                _, meta = vcatalog.read_meta(conn, self.catalog_path)
+            except sqlite3.DatabaseError as exc:
+                raise vcatalog.damaged(self.catalog_path, exc) from exc
+            self._shared_catalog = (version, {**meta, "files": vcatalog.CatalogEntries(
+                conn, self.catalog_path, writable=False)})
+        return self._shared_catalog[1]
+
+    def _read(self) -> tuple[Any, dict[str, Any]]:
         path = self.dir / "files.json"
         try:
             with path.open("rb") as handle:
@@ -90,20 +172,70 @@ class StoreFolder:
         if _CHECKED.get(path) != version:
             check_state(state, path)
             _CHECKED[path] = version
+        state["files"] = vcatalog.JsonEntries(state["files"])
         return version, state
 
-    def state_version(self) -> tuple[int, int, int, int]:
-        """Which version of files.json is there now (OSError when it is not): each commit replaces the
-        file, so a reader compares this with the version it read to know whether the store changed."""
+    def state_version(self) -> Any:
+        """Which version of the state is there now (OSError when there is none): a reader compares this
+        with the version it read to know whether the store changed. A catalog counts its commits; a
+        files.json is replaced by each commit, so its inode, mtime and size name the version."""
+        if self.has_catalog():
+            identity = self._catalog_identity()
+            if self._probe is None or self._probe[0] != identity or not vcatalog.is_open(self._probe[1]):
+                self._probe = (identity, self._connect(write=False))
+            try:
+                return identity, vcatalog.read_version(self._probe[1])
+            except sqlite3.DatabaseError as exc:
+                raise vcatalog.damaged(self.catalog_path, exc) from exc
         return _version(os.stat(self.dir / "files.json"))
 
     def write_state(self, state: dict[str, Any]) -> None:
-        """Replace files.json in one rename: the commit point (compact: a store of 50,000 files has a
-        35 MB one, rewritten on every commit)."""
+        """Commit a changed state: the commit point. A state from `state()` stores the entries that
+        changed in its own transaction and commits it. Any other (a new store, an import, a rebuild, a
+        files.json store's first write) replaces the whole state: a new catalog is built beside the old
+        and renamed into place, then a files.json left from vscli 0.1 goes."""
+        entries = state["files"]
         try:
-            write_json(self.dir / "files.json", state, compact=True)
+            if isinstance(entries, vcatalog.CatalogEntries) and entries.where == self.catalog_path:
+                entries.commit(state)
+                return
+            vcatalog.create(self.catalog_path, state)
         except OSError as exc:
-            raise os_error("write", self.dir / "files.json", exc) from exc
+            raise os_error("write", self.catalog_path, exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise vcatalog.failed_write(self.catalog_path, exc) from exc
+        self._shared = None
+        (self.dir / "files.json").unlink(missing_ok=True)
+
+    def salvage(self) -> dict[str, Any]:
+        """What can be read of a damaged state, unchecked: the top-level keys and the entries that parse
+        (`doctor` keeps the sound ones). Empty when nothing can be read."""
+        if self.has_catalog():
+            return vcatalog.salvage(self.catalog_path)
+        try:
+            raw = json.loads((self.dir / "files.json").read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return raw if isinstance(raw, dict) else {}
+
+    def set_aside_damaged(self) -> None:
+        """Move a damaged catalog or files.json out of the way of its rebuild, as ``<name>.damaged-<time>``
+        (never deleted: it may hold attributes someone wants back)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for path in (self.catalog_path, self.dir / "files.json"):
+            if path.exists():
+                for suffix in ("-wal", "-shm", ""):  # the WAL with its catalog: they are read together
+                    part = Path(f"{path}{suffix}")
+                    if part.exists():
+                        part.rename(self.dir / f"{path.name}.damaged-{stamp}{suffix}")
+        self._shared = self._reader = self._probe = self._shared_catalog = None
+
+    @staticmethod
+    def abandon(state: dict[str, Any]) -> None:
+        """Drop a writer's uncommitted changes now (they would be when the state is collected)."""
+        entries = state.get("files")
+        if isinstance(entries, vcatalog.CatalogEntries):
+            entries.abandon()
 
     def chunks_path(self, serial: int) -> Path:
         """A processed file's chunk manifest."""
@@ -190,10 +322,8 @@ class StoreFolder:
         """Index every completed file's chunks from its manifest (the caller holds the lock)."""
         writer = self.fresh_keyword_writer()
         count = 0
-        for entry in state["files"].values():
-            serial = entry["vscli"].get("serial")
-            if entry["status"] != "completed" or serial is None:
-                continue
+        for entry in state["files"].completed():
+            serial = entry["vscli"]["serial"]
             chunks = self.chunk_manifest(serial)["chunks"]
             writer.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(chunks))],
                            [c["text"] for c in chunks])

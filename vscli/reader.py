@@ -1,9 +1,10 @@
 """A consistent read-only view of one store, opened once and reused while the store does not change.
 
-A `Snapshot` reads ``files.json`` once and opens the index segments it names (memory-mapped) and the
-keyword index on first use; chunk manifests are read as hits need them. Batch queries and `eval` reuse
-one snapshot for as long as ``files.json`` is the same file (a commit replaces it by rename, so its inode
-changes), instead of parsing the manifest and reopening the index for every query.
+A `Snapshot` holds one read of the store's state (a catalog transaction: later commits are not seen) and
+opens the index segments it names (memory-mapped) and the keyword index on first use; the catalog rows of
+files and their chunk manifests are read as hits need them, so a query costs what it returns, not the size
+of the store. Batch queries and `eval` reuse one snapshot for as long as the store has not changed,
+instead of reading the state and reopening the index for every query.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from vscli import filters as vfilters
 from vscli import index as vindex
 from vscli.backends import open_backend, spec_of
 from vscli.files import FileRegistry
@@ -29,17 +29,14 @@ class Snapshot:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.folder = store.folder  # what backends' readers read: the folder, not the Store
-        self.stamp = store.folder.state_version()
-        self.state = store.folder.state()
+        self.stamp, self.state = store.folder.read_view()
         self.config = store.config()
-        self.by_serial: dict[int, dict[str, Any]] = {
-            e["vscli"]["serial"]: e
-            for e in self.state["files"].values()
-            if e["status"] == "completed" and e["vscli"].get("serial") is not None
-        }
+        self.entries = self.state["files"]
+        self._by_serial: dict[int, dict[str, Any] | None] = {}  # the completed files' entries, as asked for
         self._reader: Reader | None = None
         self._manifests: dict[int, dict[str, Any]] = {}
-        self._filtered: dict[str, set[int]] = {}  # filter (as JSON) -> serials of the files it passes
+        # filter (as JSON) -> the files it passes, and their serials
+        self._filtered: dict[str, tuple[dict[int, dict[str, Any]], set[int]]] = {}
         self._allowed: dict[str, np.ndarray] = {}  # filter (as JSON) -> their chunk ids
         self._filenames: dict[str, str] = {}
 
@@ -57,8 +54,19 @@ class Snapshot:
             return None
         key = json.dumps(flt, sort_keys=True)
         if key not in self._filtered:
-            self._filtered[key] = {s for s, e in self.by_serial.items() if vfilters.matches(flt, e["attributes"])}
-        return self._filtered[key]
+            passing = self.entries.passing(flt)
+            self._by_serial.update(passing)
+            self._filtered[key] = passing, set(passing)
+        return self._filtered[key][1]
+
+    def known(self, serials: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The entries of the completed files among these serials (read from the catalog once each)."""
+        wanted = set(serials)
+        missing = wanted.difference(self._by_serial)
+        if missing:
+            found = self.entries.by_serials(missing)
+            self._by_serial.update({s: found.get(s) for s in missing})
+        return {s: e for s in wanted if (e := self._by_serial[s]) is not None}
 
     def allowed_ids(self, flt: dict[str, Any]) -> np.ndarray:
         """The chunk ids of the files that pass the filter, for the vector index's selector (memoised)."""
@@ -66,10 +74,11 @@ class Snapshot:
 
         key = json.dumps(flt, sort_keys=True)
         if key not in self._allowed:
-            serials = self.serials(flt) or set()
+            self.serials(flt)
+            passing = self._filtered[key][0]
             self._allowed[key] = np.concatenate([np.zeros(0, np.int64)] + [
-                np.arange(vindex.chunk_id(s, 0), vindex.chunk_id(s, self.by_serial[s]["vscli"]["chunks"]))
-                for s in sorted(serials)
+                np.arange(vindex.chunk_id(s, 0), vindex.chunk_id(s, passing[s]["vscli"]["chunks"]))
+                for s in sorted(passing)
             ]).astype(np.int64)
         return self._allowed[key]
 
@@ -101,12 +110,12 @@ class Snapshot:
         the manifest does not name (a commit ahead of this snapshot, or a removal not yet purged), and a
         backend's own filter may be looser than OpenAI's rules: such hits are dropped and more fetched."""
         serials = self.serials(flt)
-        wanted = self.by_serial if serials is None else serials
-        if not wanted:
+        if not serials if serials is not None else not self.entries.has_completed():
             return []
         fetch = k
         while True:
             hits = search(fetch)
+            wanted = self.known(vindex.split_chunk_id(cid)[0] for cid, _ in hits) if serials is None else serials
             known = [(cid, score) for cid, score in hits if vindex.split_chunk_id(cid)[0] in wanted]
             if len(known) >= k or len(hits) < fetch or fetch >= MAX_FETCH:
                 return known[:k]
@@ -116,7 +125,7 @@ class Snapshot:
 
     def result(self, cid: int, score: float) -> dict[str, Any] | None:
         serial, position = vindex.split_chunk_id(cid)
-        entry = self.by_serial.get(serial)
+        entry = self.known([serial]).get(serial)
         if entry is None:
             return None
         if serial not in self._manifests:

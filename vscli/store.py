@@ -1,12 +1,12 @@
 """The `Store` API: vector stores, their files, processing, removal and search.
 
-State of one store lives in two manifests. ``store.json`` is the `vector_store` object and its settings
-(name, metadata, expiry, model, chunking). ``files.json`` holds its `vector_store.file` entries, the
-index segments that hold their vectors and the next file serial. A commit writes the new chunk manifests
-and its vectors (on FAISS: a new segment ``index-<n>.faiss``, and any merge) first, then replaces
-``files.json`` in one rename: that rename is the commit point, so readers see either the old or the new
-state. Superseded segments and chunk files are deleted after the commit; a reader that raced with the
-deletion retries from the manifest.
+State of one store lives in two places. ``store.json`` is the `vector_store` object and its settings
+(name, metadata, expiry, model, chunking). Its catalog (``catalog.sqlite``, `vscli.catalog`) holds its
+`vector_store.file` entries, the index segments that hold their vectors and the next file serial. A
+commit writes the new chunk manifests and its vectors (on FAISS: a new segment ``index-<n>.faiss``, and
+any merge) first, then commits the catalog rows it changed: that SQLite commit is the commit point, so
+readers see either the old or the new state. Superseded segments and chunk files are deleted after
+the commit; a reader that raced with the deletion retries from the manifest.
 
 Slow work (extracting, chunking, embedding) runs outside the store's lock; only the commit holds it.
 The files themselves are read and written by `vscli.folder.StoreFolder` (``Store.folder``), which is
@@ -21,7 +21,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from vscli import liveness
 from vscli.embedding import DEFAULT_MODEL
@@ -156,11 +156,7 @@ class Store:
     def obj(self) -> dict[str, Any]:
         """The OpenAI `vector_store` object, with counts and status computed from the manifests."""
         config = self.config()
-        entries = list(self.folder.committed()["files"].values())
-        counts = {s: 0 for s in ("in_progress", "completed", "failed", "cancelled")}
-        for entry in entries:
-            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        counts["total"] = len(entries)
+        counts, usage = self.folder.committed()["files"].counts()
         if self.is_expired(config):
             status = "expired"
         elif counts["in_progress"]:
@@ -168,7 +164,6 @@ class Store:
         else:
             status = "completed"
         public = {k: v for k, v in config.items() if k != "vscli"}
-        usage = sum(e["usage_bytes"] for e in entries if e["status"] == "completed")
         public.update(
             {
                 "bytes": usage,  # OpenAI's older name for usage_bytes; both are sent
@@ -207,7 +202,7 @@ class Store:
         """The store's `vector_store.file` objects, in the order they were attached."""
         if reap:
             self.reap_orphans()
-        return [_public_entry(e) for e in self.folder.state()["files"].values()]
+        return [_public_entry(e) for e in self.folder.committed()["files"].values()]
 
     def file(self, file_id: str) -> dict[str, Any]:
         return self.entries([file_id])[0]
@@ -222,34 +217,30 @@ class Store:
             raise NotFound(f"file {missing[0]} is not in vector store {self.id}")
         return [_public_entry(copy.deepcopy(files[f])) for f in wanted]
 
-    def content_hashes(self) -> dict[str, str]:
-        """sha256 of each file's content -> its file id, for every file in the store (one pass)."""
-        return self._hashes(self.folder.committed())
+    def holding(self, digests: Iterable[str]) -> dict[str, str]:
+        """Content sha256 -> the file of the store that has it (the first attached), for these digests:
+        a lookup in the catalog, not a pass over every file."""
+        return self._holding(self.folder.committed(), digests)
 
-    def file_digests(self) -> dict[str, str]:
-        """Each file's content sha256, by file id (one pass over the manifest)."""
-        return {file_id: upload["sha256"] for file_id, upload in self._uploads(self.folder.committed()).items()}
+    def upload_facts(self) -> dict[str, dict[str, str]]:
+        """Each file's upload ``sha256`` and ``filename``, by file id (kept in the store's entries: no
+        upload manifest read per file)."""
+        return self._uploads(self.folder.committed()["files"])
 
-    def file_names(self) -> dict[str, str]:
-        """Each file's upload filename, by file id (one pass over the manifest)."""
-        return {file_id: upload["filename"] for file_id, upload in self._uploads(self.folder.committed()).items()}
+    def _holding(self, state: dict[str, Any], digests: Iterable[str]) -> dict[str, str]:
+        entries = state["files"]
+        self._uploads({e["id"]: e for e in entries.without_upload_facts()})  # entries of an older vscli
+        return entries.holding(d for d in digests if d)  # no hash, no match
 
-    def _hashes(self, state: dict[str, Any]) -> dict[str, str]:
-        hashes: dict[str, str] = {}
-        for file_id, upload in self._uploads(state).items():
-            if upload["sha256"]:  # no hash, no match
-                hashes.setdefault(upload["sha256"], file_id)
-        return hashes
-
-    def _uploads(self, state: dict[str, Any]) -> dict[str, dict[str, str]]:
+    def _uploads(self, entries: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
         """File id -> its upload's ``sha256`` and ``filename``. Each entry keeps them (``vscli.sha256``,
         ``vscli.filename``: uploads never change); an entry from an older vscli has them looked up in the
-        uploads registry (one file read each) and filled in, so the caller's next write of ``state``
+        uploads registry (one file read each) and filled in, so the caller's next write of the state
         saves those reads from then on (in `StoreFolder.committed`'s shared state too: facts that never
         change, which the next write records anyway)."""
         registry = FileRegistry(self.ws)
         uploads: dict[str, dict[str, str]] = {}
-        for file_id, entry in state["files"].items():
+        for file_id, entry in entries.items():
             private = entry["vscli"]
             if not (isinstance(private.get("sha256"), str) and isinstance(private.get("filename"), str)):
                 try:
@@ -292,7 +283,7 @@ class Store:
 
     def new_entry(self, file_id: str, strategy: dict[str, Any], attributes: dict[str, Any] | None = None,
                   created_at: int | None = None) -> dict[str, Any]:
-        """A `vector_store.file` entry for files.json, not yet processed (status is the caller's to set)."""
+        """A `vector_store.file` entry for the catalog, not yet processed (status is the caller's to set)."""
         return {
             "id": file_id,
             "object": "vector_store.file",
@@ -330,7 +321,8 @@ class Store:
             state = self.folder.state()
             standing = list(file_ids)
             if by_content:
-                held = self._hashes(state)
+                held = self._holding(state, (u.get("sha256", "") for f, u in uploads.items()
+                                             if f not in state["files"]))
                 for i, file_id in enumerate(file_ids):
                     if file_id not in state["files"]:
                         digest = uploads[file_id].get("sha256")
@@ -471,13 +463,13 @@ class Store:
     def reap_orphans(self) -> list[str]:
         """Mark in-progress files whose worker died as failed, so nothing waits on them forever."""
         state = self.folder.committed()
-        if not any(self.orphaned(e) for e in state["files"].values()):
+        if not any(self.orphaned(e) for e in state["files"].with_status("in_progress")):
             return []
         reaped = []
         try:
             with locked(self.folder.lock, timeout=10):
                 state = self.folder.state()
-                for entry in state["files"].values():
+                for entry in state["files"].with_status("in_progress"):
                     if self.orphaned(entry):
                         entry["status"] = "failed"
                         entry["last_error"] = {
@@ -582,7 +574,7 @@ class Store:
         self._commit([Prepared(job, error=error) for job in jobs])
 
     def _commit(self, results: list[Prepared]) -> None:
-        """Write chunk manifests and the vectors through the store's backend, then switch files.json."""
+        """Write chunk manifests and the vectors through the store's backend, then commit the catalog."""
         with locked(self.folder.lock):
             state = self.folder.state()
             with self.changing(state) as change:
@@ -627,9 +619,9 @@ class Store:
     def changing(self, state: dict[str, Any], backend: Backend | None = None,
                   fresh: bool = False) -> Iterator[Change]:
         """Apply the block's changes (the caller holds the lock): what it wrote through the backend's
-        writer is made durable, then ``files.json`` is written (the commit point), then the writer
+        writer is made durable, then the catalog commits (the commit point), then the writer
         finishes (its deletes come after the commit). If anything fails, the writer is abandoned and
-        files.json is left as it was. ``fresh``: a writer over nothing, for a migration or a lost index."""
+        the catalog is left as it was. ``fresh``: a writer over nothing, for a migration or a lost index."""
         change = Change(lambda: (backend or self.backend()).writer(state, fresh))
         try:
             if fresh:
@@ -639,6 +631,7 @@ class Store:
                 change.garbage += change.opened.commit(state)
             self.folder.write_state(state)
         except BaseException:
+            self.folder.abandon(state)
             if change.opened is not None:
                 change.opened.abandon()
             raise
@@ -748,14 +741,13 @@ class Store:
                 raise InvalidInput(
                     f"store {self.id} is already on that backend ({current.describe(self.folder.state())})")
             state = self.folder.state()
-            busy = [e["id"] for e in state["files"].values() if e["status"] == "in_progress"]
+            busy = [e["id"] for e in state["files"].with_status("in_progress")]
             if busy:
                 raise InvalidInput(f"{len(busy)} file(s) of {self.id} are still being processed; "
                                    f"`vscli status {self.id} --wait` first")
             target = self.backend(spec)
             created = target.prepare()
-            by_serial = {e["vscli"]["serial"]: e for e in state["files"].values()
-                         if e["status"] == "completed" and e["vscli"].get("serial") is not None}
+            by_serial = {e["vscli"]["serial"]: e for e in state["files"].completed()}
             if not current.local_keywords:  # a keyword index left by an earlier backend is stale: not kept
                 shutil.rmtree(self.folder.raw_keyword_index().path, ignore_errors=True)
             try:
@@ -902,7 +894,8 @@ def create_store(
             staging.mkdir(parents=True)
             (staging / "chunks").mkdir()
             write_json(staging / "store.json", config)
-            write_json(staging / "files.json", {"generation": 0, "next_serial": 1, "segments": [], "files": {}})
+            StoreFolder(staging, ws.lock_path(store_id), store_id).write_state(
+                {"generation": 0, "next_serial": 1, "segments": [], "files": {}})
         except OSError as exc:
             raise os_error("create the store in", ws.stores_dir, exc) from exc
         if spec["kind"] != "faiss":
@@ -962,8 +955,8 @@ def store_objects(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 def stores_holding(ws: Workspace, file_ids: Iterable[str]) -> list[Store]:
     """The stores any of these files is in (what `delete_uploads` would take them out of)."""
-    wanted = set(file_ids)
-    return [store for store in list_stores(ws) if wanted & set(store.folder.committed()["files"])]
+    wanted = list(dict.fromkeys(file_ids))
+    return [store for store in list_stores(ws) if any(f in store.folder.committed()["files"] for f in wanted)]
 
 
 def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:

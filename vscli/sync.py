@@ -83,11 +83,11 @@ def plan(store: Store, root: Path, globs: list[str], delete: bool = True) -> Pla
     result = Plan(skipped=skipped, failed=failed)
     by_path: dict[str, list[dict[str, Any]]] = {}
     by_hash: dict[str, str] = {}
-    digests = store.file_digests()  # kept in the store's manifest: no upload manifest read per file
+    uploads = store.upload_facts()  # kept in the store's entries: no upload manifest read per file
     for entry in store.files(reap=True):
-        digest = digests.get(entry["id"])
-        if digest is None:
+        if entry["id"] not in uploads:
             continue
+        digest = uploads[entry["id"]]["sha256"]
         by_hash.setdefault(digest, entry["id"])
         path = entry["attributes"].get("path")
         if isinstance(path, str):

@@ -5,7 +5,7 @@ Layout of a workspace (``VSCLI_HOME``, else ``--home``, else the platformdirs us
     files/<file-id>/file.json      the OpenAI `file` object plus its sha256
     files/<file-id>/content        the uploaded bytes, unchanged
     stores/<vs-id>/store.json      the `vector_store` object, its model and chunking settings
-    stores/<vs-id>/files.json      the store's `vector_store.file` entries and its FAISS segments
+    stores/<vs-id>/catalog.sqlite  the store's `vector_store.file` entries and its FAISS segments
     stores/<vs-id>/chunks/<n>.json chunk texts and offsets of one processed file (immutable)
     stores/<vs-id>/index-<n>.faiss a FAISS segment (immutable once written)
     locks/                         lock files (filelock)

@@ -7,7 +7,7 @@ The workspace always holds a store's manifests and chunk texts; a backend holds 
 - ``milvus``: one Milvus collection per store, on a Milvus Lite file or a Milvus server, with Milvus's
   own BM25 full-text search where the server has it (`vscli.backends.milvus_backend`).
 
-A commit writes through a `Writer` and is made durable by ``commit`` *before* ``files.json`` names the
+A commit writes through a `Writer` and is made durable by ``commit`` *before* the catalog names the
 new state; what it removes is dropped by ``finish`` *after* (a crash in between leaves rows no query
 returns, because readers only return chunks of files the manifest knows, and `doctor --repair` purges
 them). Chunk ids (file serial << 24 | position) are the same in both backends, so a store moves between

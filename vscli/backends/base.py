@@ -22,7 +22,7 @@ class Writer(Protocol):
         """A processed file: its chunk texts, and its vectors with the chunk position each belongs to."""
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
-        """Make the additions durable before ``files.json`` is written, recording in ``state`` what
+        """Make the additions durable before the catalog commits, recording in ``state`` what
         holds them (FAISS: its segments); returns files to delete after."""
 
     def compact(self) -> None:
@@ -30,7 +30,7 @@ class Writer(Protocol):
         later merge (`doctor --repair`)."""
 
     def finish(self) -> None:
-        """After ``files.json`` is written: drop what ``remove`` named (best effort)."""
+        """After the catalog committed: drop what ``remove`` named (best effort)."""
 
     def abandon(self) -> None:
         """The commit failed: release what the writer holds."""
@@ -52,7 +52,7 @@ class Reader(Protocol):
 class Backend(Protocol):
     kind: str
     local_keywords: bool  # whether keyword search uses vscli's tantivy index in the store's directory
-    deletes_after_commit: bool  # removed rows go after files.json is written (a kill may leave strays)
+    deletes_after_commit: bool  # removed rows go after the catalog commits (a kill may leave strays)
     keeps_removed_vectors: bool  # removed files' vectors stay (never returned) until a merge drops them
 
     def spec(self) -> dict[str, Any]:

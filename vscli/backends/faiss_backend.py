@@ -1,7 +1,7 @@
 """The embedded default: FAISS segments and a tantivy keyword index in the store's directory.
 
 Each commit writes only the vectors it adds, as a new immutable segment ``index-<n>.faiss``; a removal
-only takes the file out of ``files.json`` (readers return chunks of files the manifest names, so its
+only takes the file out of the catalog (readers return chunks of files the manifest names, so its
 vectors are never returned again) and the next merge drops them. Segments are merged by the size-tiered
 policy of `vscli.index.segments`, in a commit under the store's lock; readers keep searching the segments
 their snapshot names until they take a new one. The keyword index is updated in place by tantivy's
@@ -127,7 +127,7 @@ class FaissWriter:
         self.keyword.replace(serial, [vindex.chunk_id(serial, i) for i in range(len(texts))], texts)
 
     def commit(self, state: dict[str, Any]) -> list[Path]:
-        """Write the new segment and any merges, and name them in ``state`` (files.json, written next)."""
+        """Write the new segment and any merges, and name them in ``state`` (the catalog, committed next)."""
         previous = self.folder.segments(state)
         segments = [] if self.fresh else [self._known(s) for s in previous]
         garbage = [self.folder.index_file(s["n"]) for s in previous] if self.fresh else []
@@ -149,7 +149,7 @@ class FaissWriter:
         state["segments"] = segments
         state["index"] = vsegments.describe(segments, _dead(segments, live))
         if self.keyword is not None:
-            self.keyword.commit()  # before files.json: a file the manifest calls completed is searchable
+            self.keyword.commit()  # before the catalog: a file the manifest calls completed is searchable
         elif self.fresh and not self.adopt_keywords:
             self.folder.fresh_keyword_writer().commit()  # an empty store still gets an (empty) keyword index
         return garbage
@@ -191,20 +191,14 @@ class FaissWriter:
             self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
 
 
-def _completed(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for entry in state["files"].values():
-        if entry["status"] == "completed" and entry["vscli"].get("serial") is not None:
-            yield entry["vscli"]
-
-
 def _live_vectors(state: dict[str, Any]) -> int:
-    return sum(private.get("vectors", 0) for private in _completed(state))
+    return state["files"].live_vectors()
 
 
 def _live_serials(state: dict[str, Any]) -> np.ndarray:
     import numpy as np
 
-    return np.asarray(sorted(private["serial"] for private in _completed(state)), np.int64)
+    return np.asarray(state["files"].live_serials(), np.int64)
 
 
 def _dead(segments: list[dict[str, Any]], live: int) -> int:

@@ -36,7 +36,7 @@ WINDOW_BITS = 8  # up to 256 embedding windows per chunk
 MAX_TEXT_BYTES = 65535  # Milvus's VARCHAR limit
 MAX_TOP_K = 16384  # Milvus's limit on one search's results
 UPSERT_ROWS = 1000  # rows per upsert request
-WRITING_MARK = "milvus-writing"  # in the store's folder while a commit's rows are not yet in files.json
+WRITING_MARK = "milvus-writing"  # in the store's folder while a commit's rows are not yet in the catalog
 SCHEMA_FIELDS = ("pk", "cid", "serial", "file_id", "vector", "text", "attributes")
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -207,8 +207,7 @@ class MilvusBackend:
     def vectors(self, state: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         import numpy as np
 
-        serials = sorted(e["vscli"]["serial"] for e in state["files"].values()
-                         if e["status"] == "completed" and e["vscli"].get("serial") is not None)
+        serials = state["files"].live_serials()
         with connect(self.uri) as client:
             self._open(client)
             for serial in serials:
@@ -233,7 +232,7 @@ class MilvusBackend:
         return counts
 
     def describe(self, state: dict[str, Any]) -> str:
-        count = sum(e["vscli"].get("vectors", 0) for e in state["files"].values() if e["status"] == "completed")
+        count = state["files"].live_vectors()
         where = "Milvus Lite" if is_lite(self.uri) else "Milvus"
         keywords = "BM25 by Milvus" if self.keyword == "milvus" else "BM25 by vscli's keyword index"
         return f"{where} {self.uri} collection {self.collection} ({keywords}), {count} vectors"
@@ -292,7 +291,7 @@ class MilvusWriter:
         """Before the first row is written (``first``: the commit's first serial, the manifest's
         ``next_serial``): note that rows beyond the manifest may appear, and clear any an interrupted
         commit left. Serials from ``next_serial`` on belong to no committed file (the counter moves only
-        with files.json) and this commit reuses them, so such rows would mix with its own. The mark is a
+        with the catalog) and this commit reuses them, so such rows would mix with its own. The mark is a
         file, so this delete runs only after an interruption, not on every commit."""
         mark = self.backend.folder.dir / WRITING_MARK
         if mark.exists() and not self.fresh:
@@ -327,7 +326,7 @@ class MilvusWriter:
     def finish(self) -> None:
         try:
             if self._marked:
-                (self.backend.folder.dir / WRITING_MARK).unlink(missing_ok=True)  # files.json names the rows
+                (self.backend.folder.dir / WRITING_MARK).unlink(missing_ok=True)  # the catalog names the rows
             if self.removed:
                 with translated(self.backend.uri):
                     self.client.delete(self.backend.collection,

@@ -58,6 +58,9 @@ class VscliGroup(TyperGroup):
         except Exception as exc:  # a bug: say so on one line, keep the traceback for --debug
             _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                   ExitCode.ERROR, exc)
+        finally:
+            if "vscli.catalog" in sys.modules:  # let go of store catalogs now, not when collected
+                sys.modules["vscli.catalog"].close_all()
         sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
 

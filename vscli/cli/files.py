@@ -208,17 +208,23 @@ def upload(
     inputs = _read_inputs(ws, paths, recursive, filename, encoding)
     registry = FileRegistry(ws)
     ids: list[str] = []
+    reused = 0
     try:
-        in_store = target.content_hashes() if target else {}
+        in_store = target.holding(item.digest for item in inputs) if target else {}
         for item in inputs:
             existing = in_store.get(item.digest)
             if existing:
                 ids.append(existing)
+                reused += 1
                 continue
-            obj, _ = registry.add_path(item.spool, item.name, digest=item.digest, encoding=encoding)
+            obj, new = registry.add_path(item.spool, item.name, digest=item.digest, encoding=encoding)
             ids.append(obj["id"])
+            reused += not new
     finally:
         discard(inputs)
+    if reused and not quiet:
+        render.message(f"{reused} of {len(inputs)} file(s) already uploaded (the same content): "
+                       "their existing ids are printed")
     todo: list[str] = []
     if target is not None:
         # The content check above spares an upload; this one, under the store's lock, is the one that
@@ -291,10 +297,10 @@ def files(
     if as_json:
         render.emit_json(render.list_page(entries))
         return
-    names = s.file_names()  # kept in the store's manifest: no upload manifest read per file
+    uploads = s.upload_facts()  # kept in the store's entries: no upload manifest read per file
     rows = []
     for e in entries:
-        name = names.get(e["id"], "(deleted)")
+        name = uploads[e["id"]]["filename"] if e["id"] in uploads else "(deleted)"
         error = e["last_error"]["message"] if e.get("last_error") else ""
         rows.append([e["id"], name, e["status"], render.human_bytes(e["usage_bytes"]),
                      render.timestamp(e["created_at"]), error])

@@ -54,12 +54,13 @@ FILES: list[tuple[str, str]] = [
     ("files/<file-id>/content", "the uploaded bytes, unchanged"),
     ("files/<file-id>/file.json", "the OpenAI `file` object and the content's sha256"),
     ("stores/<vs-id>/store.json", "the `vector_store` object, its model, dimension, chunking strategy and backend"),
-    ("stores/<vs-id>/files.json", "the store's `vector_store.file` entries (each with its upload's sha256 and "
-     "name) and the FAISS segments that hold their vectors; compact JSON"),
+    ("stores/<vs-id>/catalog.sqlite", "the store's catalog (SQLite, WAL): one row per `vector_store.file` entry "
+     "(each with its upload's sha256 and name), the FAISS segments that hold their vectors, the next serial; "
+     "its commit is the store's commit point. A store of vscli 0.1 has `files.json` instead until its first write"),
     ("stores/<vs-id>/chunks/<n>.json", "the chunk texts and offsets of one processed file"),
     ("stores/<vs-id>/index-<n>.faiss", "a FAISS segment (inner product on normalized vectors), immutable: one per "
      "commit, merged as they multiply; none on Milvus"),
-    ("stores/<vs-id>/milvus-writing", "Milvus stores: present while a commit's rows are not yet named by files.json"),
+    ("stores/<vs-id>/milvus-writing", "Milvus stores: present while a commit's rows are not yet named by the catalog"),
     ("stores/<vs-id>/keyword/", "the keyword (BM25) index: tantivy's segments, one document per chunk"),
     ("locks/", "inter-process locks (filelock)"),
     ("logs/worker.log", "stderr of background workers (`--no-wait`)"),

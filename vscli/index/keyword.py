@@ -2,10 +2,10 @@
 
 One tantivy document per chunk: its chunk id (stored), its file serial (indexed, to delete or filter a
 whole file) and its text (English stemming, lower case). The index lives in ``<store>/keyword/`` and is
-updated in place by tantivy's own commits, which the store makes before its ``files.json`` commit:
+updated in place by tantivy's own commits, which the store makes before its catalog commit:
 
 - adding a file deletes its serial first, so a retry after a crash never duplicates a chunk;
-- removing a file is done after ``files.json`` no longer names it. If a crash comes in between, the
+- removing a file is done after the catalog no longer names it. If a crash comes in between, the
   chunks stay in the keyword index, but no query returns them (results are limited to the serials the
   manifest knows, and serials are never reused); `vscli doctor --repair` purges them.
 

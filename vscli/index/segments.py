@@ -47,7 +47,7 @@ def plan_merge(sizes: list[int], dead: int) -> list[int]:
 
 
 def record(number: int, index: VectorIndex) -> dict[str, Any]:
-    """A segment as files.json names it: its file number, how many vectors it holds, its index type."""
+    """A segment as the catalog names it: its file number, how many vectors it holds, its index type."""
     return {"n": number, "vectors": index.size, "kind": index.kind()}
 
 

@@ -1,0 +1,49 @@
+"""A store's committed state as tests look at it and damage it: straight from its catalog with sqlite3
+(not through vscli), or written as vscli 0.1 kept it (files.json, no catalog)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+CATALOG = "catalog.sqlite"
+
+
+def read_state(store_dir: Path) -> dict[str, Any]:
+    """``{"files": {id: entry}, "next_serial", "generation", "segments", "index"}`` as committed."""
+    conn = sqlite3.connect(store_dir / CATALOG)
+    try:
+        meta = {key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM meta")
+                if key != "version"}
+        files = {file_id: json.loads(entry)
+                 for file_id, entry in conn.execute("SELECT id, entry FROM files ORDER BY position")}
+    finally:
+        conn.close()
+    return {**meta, "files": files}
+
+
+def write_old_format(store_dir: Path, state: dict[str, Any]) -> None:
+    """Make the store one of vscli 0.1: its state in a pretty-printed files.json, and no catalog."""
+    (store_dir / "files.json").write_text(json.dumps(state, indent=2))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store_dir / CATALOG}{suffix}").unlink(missing_ok=True)
+
+
+def set_entry_text(store_dir: Path, file_id: str, text: str) -> None:
+    """Replace one file's entry in the catalog by raw text, as damage would."""
+    _execute(store_dir, "UPDATE files SET entry = ? WHERE id = ?", (text, file_id))
+
+
+def set_meta_text(store_dir: Path, key: str, text: str) -> None:
+    _execute(store_dir, "UPDATE meta SET value = ? WHERE key = ?", (text, key))
+
+
+def _execute(store_dir: Path, sql: str, params: tuple[Any, ...]) -> None:
+    conn = sqlite3.connect(store_dir / CATALOG)
+    try:
+        assert conn.execute(sql, params).rowcount == 1
+        conn.commit()
+    finally:
+        conn.close()

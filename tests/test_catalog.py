@@ -1,0 +1,179 @@
+"""The catalog (catalog.sqlite): writes store only what changed, reads load only what is asked for, and a
+store of vscli 0.1 (files.json) is upgraded at its first write, a kill -9 in the middle losing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_vscli
+from tests.states import CATALOG, read_state, write_old_format
+from vscli.folder import StoreFolder
+from vscli.store import resolve_store
+from vscli.workspace import Workspace
+
+
+def _entry(file_id: str, status: str = "completed", serial: int | None = 1) -> dict:
+    return {"id": file_id, "object": "vector_store.file", "created_at": 1, "vector_store_id": "vs_x",
+            "usage_bytes": 10, "chunking_strategy": {"type": "auto"}, "attributes": {}, "status": status,
+            "last_error": None, "vscli": {"serial": serial, "chunks": 1, "vectors": 2, "sha256": f"h{serial}",
+                                          "filename": f"{file_id}.txt"}}
+
+
+def _folder(tmp_path: Path, count: int) -> StoreFolder:
+    (tmp_path / "store.json").write_text("{}")
+    folder = StoreFolder(tmp_path, tmp_path / "lock")
+    files = {f"file-{i:04d}": _entry(f"file-{i:04d}", serial=i + 1) for i in range(count)}
+    folder.write_state({"next_serial": count + 1, "generation": 0, "segments": [], "files": files})
+    return folder
+
+
+def test_a_commit_writes_the_rows_it_changed_and_keeps_the_order(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 1000)
+    state = folder.state()
+    statements: list[str] = []
+    entries = state["files"]
+    entries._conn.set_trace_callback(statements.append)
+    entries["file-0500"]["attributes"] = {"team": "research"}
+    del entries["file-0001"]
+    entries["file-new0"] = _entry("file-new0", status="in_progress", serial=None)
+    folder.write_state(state)
+    writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    files_rows = [s for s in writes if " files" in s]
+    assert len(files_rows) == 3, files_rows  # one row changed, one deleted, one added: not 1000 rewritten
+    after = read_state(tmp_path)
+    assert list(after["files"])[:2] == ["file-0000", "file-0002"] and list(after["files"])[-1] == "file-new0"
+    assert after["files"]["file-0500"]["attributes"] == {"team": "research"} and len(after["files"]) == 1000
+    counts, usage = folder.committed()["files"].counts()
+    assert counts == {"in_progress": 1, "completed": 999, "failed": 0, "cancelled": 0, "total": 1000}
+    assert usage == 999 * 10
+
+
+def test_questions_about_all_files_see_a_writers_own_changes(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 10)
+    state = folder.state()
+    state["files"]["file-0003"]["status"] = "failed"
+    assert state["files"].live_serials() == [s for s in range(1, 11) if s != 4]
+    assert state["files"].live_vectors() == 18
+    assert folder.committed()["files"].live_vectors() == 20  # not committed: others do not see it
+    folder.abandon(state)
+    assert folder.state()["files"].live_vectors() == 20  # abandoned: nothing of it stayed
+    assert folder.committed()["files"].holding(["h3", "h99"]) == {"h3": "file-0002"}
+    assert set(folder.committed()["files"].by_serials([2, 5, 99])) == {2, 5}
+
+
+KILLED_IN_AN_UPGRADE = """
+import os, pathlib, sys, time
+marker = pathlib.Path(sys.argv[1])
+replace = os.replace
+def replacing(src, dst, *args, **kwargs):
+    if str(dst).endswith("catalog.sqlite"):
+        marker.write_text(str(src))  # the new catalog is whole; it is not in place yet
+        time.sleep(120)
+    return replace(src, dst, *args, **kwargs)
+os.replace = replacing
+from vscli.cli import main
+sys.argv = ["vscli", *sys.argv[2:]]
+main()
+"""
+
+
+def test_kill_9_during_the_upgrade_of_an_old_store(tmp_path: Path, home: Path, dataset: Path) -> None:
+    docs = sorted(dataset.glob("*.md"))
+    assert run_vscli("create", "docs", home=home).returncode == 0
+    assert run_vscli("upload", *map(str, docs[:3]), "--store", "docs", "-q", home=home).returncode == 0
+    store = resolve_store(Workspace(home), "docs")
+    old = read_state(store.dir)
+    write_old_format(store.dir, old)  # a store as vscli 0.1 left it
+    marker = tmp_path / "built"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_IN_AN_UPGRADE, str(marker), "upload", str(docs[3]),
+                              "--store", "docs", "-q"], env={**os.environ, "VSCLI_HOME": str(home)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read() if child.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (store.dir / CATALOG).exists() and json.loads((store.dir / "files.json").read_text()) == old
+    page = json.loads(run_vscli("query", "docs", "what is data mining?", "--json", "-k", "50", home=home).stdout)
+    assert {d["file_id"] for d in page["data"]} == set(old["files"])
+    report = json.loads(run_vscli("doctor", "docs", "--json", home=home).stdout)
+    assert report["healthy"] and any("leftover" in f["problem"] for f in report["findings"])
+    rerun = run_vscli("upload", *map(str, docs[:4]), "--store", "docs", "-q", home=home)
+    assert rerun.returncode == 0, rerun.stderr
+    state = read_state(store.dir)
+    assert not (store.dir / "files.json").exists() and len(state["files"]) == 4
+    assert all(state["files"][f] == old["files"][f] for f in old["files"])  # nothing lost or re-embedded
+    assert all(e["status"] == "completed" for e in state["files"].values())
+    assert run_vscli("doctor", "docs", "--repair", home=home).returncode == 0
+    assert json.loads(run_vscli("doctor", "docs", "--json", home=home).stdout)["findings"] == []
+
+
+def test_a_files_json_left_beside_a_catalog_is_not_read_and_doctor_removes_it(cli, home: Path,
+                                                                            dataset: Path) -> None:
+    """A kill after the new catalog was renamed into place and before files.json went: the catalog is
+    the state (it is the newer); files.json is a leftover."""
+    assert cli("create", "docs").exit_code == 0
+    assert cli("upload", str(dataset / "data_mining.md"), "--store", "docs", "-q").exit_code == 0
+    store = resolve_store(Workspace(home), "docs")
+    stale = read_state(store.dir)
+    stale["files"] = {}
+    (store.dir / "files.json").write_text(json.dumps(stale))
+    assert len(json.loads(cli("files", "docs", "--json").stdout)["data"]) == 1
+    report = json.loads(cli("doctor", "docs", "--json").stdout)
+    assert report["healthy"] and "files.json" in report["findings"][0]["problem"]
+    assert cli("doctor", "docs", "--repair").exit_code == 0
+    assert not (store.dir / "files.json").exists()
+    assert len(json.loads(cli("files", "docs", "--json").stdout)["data"]) == 1
+
+
+def test_filters_in_sql_pass_exactly_the_files_the_rules_pass(tmp_path: Path) -> None:
+    """`filter_sql` says in SQL what `vscli.filters.matches` says in Python: the same files pass for every
+    comparison, on values of every type (the string "2020" is not the number 2020, true is not 1, a
+    missing key passes ne and nin only), and compounds of them."""
+    import random
+    import sqlite3
+
+    from vscli.catalog import filter_sql
+    from vscli.filters import matches
+
+    values = ["2020", "a", "b", "Zürich", "", 2020, 2021, 1, 0, -3, 2.5, 1.0, True, False]
+    rng = random.Random(7)
+    attributes = [{key: rng.choice(values) for key in ("year", "team", "odd.key") if rng.random() < 0.7}
+                  for _ in range(120)]
+    files = {}
+    for i, attrs in enumerate(attributes):
+        entry = _entry(f"file-{i:04d}", serial=i + 1)
+        entry["attributes"] = attrs
+        files[entry["id"]] = entry
+    (tmp_path / "store.json").write_text("{}")
+    folder = StoreFolder(tmp_path, tmp_path / "lock")
+    folder.write_state({"next_serial": 200, "files": files})
+    comparisons = [{"type": kind, "key": key, "value": value}
+                   for kind in ("eq", "ne", "gt", "gte", "lt", "lte") for key in ("year", "odd.key", "none")
+                   for value in values]
+    comparisons += [{"type": kind, "key": "year", "value": list(group)}
+                    for kind in ("in", "nin") for group in (values[:3], values[5:9], [True, 1], [])]
+    compounds = [{"type": rng.choice(["and", "or"]), "filters": rng.sample(comparisons, 3)} for _ in range(60)]
+    compounds += [{"type": "and", "filters": [c, {"type": "or", "filters": rng.sample(comparisons, 2)}]}
+                  for c in rng.sample(comparisons, 20)]
+    conn = sqlite3.connect(tmp_path / CATALOG)
+    try:
+        for flt in comparisons + compounds:
+            where = filter_sql(flt)
+            assert where is not None, flt
+            by_sql = {row[0] for row in conn.execute(f"SELECT id FROM files WHERE {where[0]}", where[1])}
+            by_rules = {f for f, e in files.items() if matches(flt, e["attributes"])}
+            assert by_sql == by_rules, flt
+    finally:
+        conn.close()
+    year = {"type": "gte", "key": "year", "value": 2020}
+    assert set(folder.committed()["files"].passing(year)) == {
+        e["vscli"]["serial"] for e in files.values() if matches(year, e["attributes"])}
