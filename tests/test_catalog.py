@@ -177,3 +177,40 @@ def test_filters_in_sql_pass_exactly_the_files_the_rules_pass(tmp_path: Path) ->
     year = {"type": "gte", "key": "year", "value": 2020}
     assert set(folder.committed()["files"].passing(year)) == {
         e["vscli"]["serial"] for e in files.values() if matches(year, e["attributes"])}
+
+
+def test_a_whole_state_written_over_a_catalog_replaces_it_in_place(tmp_path: Path) -> None:
+    """Written whole (not from `state()`), a state goes into the existing catalog in one transaction: a
+    reader holding the catalog sees the new state at its next look, and the file is the same file."""
+    folder = _folder(tmp_path, 5)
+    inode = (tmp_path / CATALOG).stat().st_ino
+    assert len(folder.committed()["files"]) == 5
+    folder.write_state({"next_serial": 9, "files": {"file-x": _entry("file-x", serial=8)}})
+    assert (tmp_path / CATALOG).stat().st_ino == inode
+    assert list(folder.committed()["files"]) == ["file-x"] and folder.committed()["next_serial"] == 9
+    assert read_state(tmp_path) == {"next_serial": 9, "files": {"file-x": _entry("file-x", serial=8)}}
+
+
+def test_a_streamed_listing_is_the_page_it_replaces(capsys, tmp_path: Path) -> None:
+    """`files --json` writes its page as entries come; the text is byte for byte `emit_json(list_page())`
+    (empty, one, several; nested values, text beyond ASCII, newlines inside strings)."""
+    from vscli.cli import render
+
+    items = [{"id": f"file-{i}", "attributes": {"city": "Zürich", "note": "two\nlines", "n": [1, {"x": None}]},
+              "last_error": None, "usage_bytes": i} for i in range(3)]
+    for objs in ([], items[:1], items):
+        render.emit_json(render.list_page(list(objs)))
+        whole = capsys.readouterr().out
+        render.emit_list_page(iter(objs))
+        assert capsys.readouterr().out == whole
+
+
+def test_a_listing_reads_the_catalog_a_page_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    from vscli.catalog import entries as catalog_entries
+
+    monkeypatch.setattr(catalog_entries, "STREAM_PAGE", 7)
+    folder = _folder(tmp_path, 50)
+    stream = folder.committed()["files"].stream()
+    assert next(stream)["id"] == "file-0000"
+    assert len(folder.committed()["files"]._cache) == 0  # nothing kept: read, handed out, let go
+    assert [e["id"] for e in stream] == [f"file-{i:04d}" for i in range(1, 50)]

@@ -192,14 +192,18 @@ class StoreFolder:
     def write_state(self, state: dict[str, Any]) -> None:
         """Commit a changed state: the commit point. A state from `state()` stores the entries that
         changed in its own transaction and commits it. Any other (a new store, an import, a rebuild, a
-        files.json store's first write) replaces the whole state: a new catalog is built beside the old
-        and renamed into place, then a files.json left from vscli 0.1 goes."""
+        files.json store's first write) is written whole: into the catalog in one transaction, or where
+        there is none yet as a new catalog built beside and renamed into place; then a files.json left
+        from vscli 0.1 goes."""
         entries = state["files"]
         try:
             if isinstance(entries, vcatalog.CatalogEntries) and entries.where == self.catalog_path:
                 entries.commit(state)
                 return
-            vcatalog.create(self.catalog_path, state)
+            if self.has_catalog():
+                vcatalog.replace(self.catalog_path, state)
+            else:
+                vcatalog.create(self.catalog_path, state)
         except OSError as exc:
             raise os_error("write", self.catalog_path, exc) from exc
         except sqlite3.DatabaseError as exc:

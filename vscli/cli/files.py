@@ -293,10 +293,10 @@ def files(
     Example: vscli files docs --json | jq -r '.data[] | select(.status=="failed") | .id'
     """
     s = resolve_store(workspace(), store)
-    entries = s.files()
     if as_json:
-        render.emit_json(render.list_page(entries))
+        render.emit_list_page(s.iter_files())  # streamed: a store of any size, one page in memory
         return
+    entries = s.files()
     uploads = s.upload_facts()  # kept in the store's entries: no upload manifest read per file
     rows = []
     for e in entries:

@@ -1,17 +1,5 @@
-"""The `Store` API: vector stores, their files, processing, removal and search.
-
-State of one store lives in two places. ``store.json`` is the `vector_store` object and its settings
-(name, metadata, expiry, model, chunking). Its catalog (``catalog.sqlite``, `vscli.catalog`) holds its
-`vector_store.file` entries, the index segments that hold their vectors and the next file serial. A
-commit writes the new chunk manifests and its vectors (on FAISS: a new segment ``index-<n>.faiss``, and
-any merge) first, then commits the catalog rows it changed: that SQLite commit is the commit point, so
-readers see either the old or the new state. Superseded segments and chunk files are deleted after
-the commit; a reader that raced with the deletion retries from the manifest.
-
-Slow work (extracting, chunking, embedding) runs outside the store's lock; only the commit holds it.
-The files themselves are read and written by `vscli.folder.StoreFolder` (``Store.folder``), which is
-also all a backend or a reader is given.
-"""
+"""`Store`: one vector store — its `vector_store` object, its files, processing, the commit protocol,
+removal and search (`vscli.store` says how its state is kept)."""
 
 from __future__ import annotations
 
@@ -24,21 +12,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from vscli import liveness
-from vscli.embedding import DEFAULT_MODEL
 from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, VscliError, WaitTimeout
 from vscli.files import FileRegistry
 from vscli.folder import StoreFolder
+from vscli.store.rules import (
+    BATCH_CHUNKS,
+    BATCH_CHUNKS_ENV,
+    check_environment,
+    check_store_name,
+    validate_attributes,
+    validate_metadata,
+)
 from vscli.workspace import (
     Workspace,
-    check_text,
     env_positive_int,
-    is_file_id,
-    is_store_id,
     locked,
     new_id,
     os_error,
     read_json,
-    shown,
     write_json,
 )
 
@@ -47,50 +38,14 @@ if TYPE_CHECKING:
     from vscli.ingest import Job, Prepared
     from vscli.reader import Snapshot
 
-MAX_METADATA_PAIRS = 16
-MAX_METADATA_KEY = 64
-MAX_METADATA_VALUE = 512
-MAX_ATTRIBUTES = 16
-MAX_ATTRIBUTE_KEY = 64
-MAX_ATTRIBUTE_VALUE = 512
-MAX_RESULTS = 50
 DAY = 86400
 QUEUED_GRACE_SECONDS = 60  # a queued file whose worker has not started after this is taken as orphaned
 ACTIVE_WRITE_INTERVAL = 60  # last_active_at is rewritten at most once a minute
 READ_RETRIES = 5
-BATCH_CHUNKS_ENV = "VSCLI_BATCH_CHUNKS"
-BATCH_CHUNKS = 256  # files are embedded and committed in groups of about this many chunks
 
 # (event, amount): "batch" (files about to be chunked and embedded together), "chunks" (their chunks),
 # "embedded" (windows embedded so far, per slice), "files" (files committed)
 ProgressHook = Callable[[str, int], None]
-
-
-def validate_metadata(metadata: dict[str, str]) -> None:
-    if len(metadata) > MAX_METADATA_PAIRS:
-        raise InvalidInput(f"at most {MAX_METADATA_PAIRS} metadata pairs are allowed, got {len(metadata)}")
-    for key, value in metadata.items():
-        check_text(key, "a metadata key")
-        check_text(str(value), f"metadata value for {key!r}")
-        if not key:
-            raise InvalidInput("metadata keys must not be empty")
-        if len(key) > MAX_METADATA_KEY:
-            raise InvalidInput(f"metadata key {key[:20]!r}... is longer than {MAX_METADATA_KEY} characters")
-        if len(str(value)) > MAX_METADATA_VALUE:
-            raise InvalidInput(f"metadata value for {key!r} is longer than {MAX_METADATA_VALUE} characters")
-
-
-def validate_attributes(attributes: dict[str, Any]) -> None:
-    if len(attributes) > MAX_ATTRIBUTES:
-        raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes are allowed, got {len(attributes)}")
-    for key, value in attributes.items():
-        check_text(key, "an attribute key")
-        if isinstance(value, str):
-            check_text(value, f"attribute {key!r}")
-        if not key or len(key) > MAX_ATTRIBUTE_KEY:
-            raise InvalidInput(f"attribute keys must be 1 to {MAX_ATTRIBUTE_KEY} characters, got {key!r}")
-        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_VALUE:
-            raise InvalidInput(f"attribute {key!r} is longer than {MAX_ATTRIBUTE_VALUE} characters")
 
 
 def _upload_facts(upload: dict[str, Any]) -> dict[str, str]:
@@ -200,9 +155,13 @@ class Store:
 
     def files(self, reap: bool = True) -> list[dict[str, Any]]:
         """The store's `vector_store.file` objects, in the order they were attached."""
+        return list(self.iter_files(reap))
+
+    def iter_files(self, reap: bool = True) -> Iterator[dict[str, Any]]:
+        """The same, read a page at a time and not kept (a listing of any size holds one page)."""
         if reap:
             self.reap_orphans()
-        return [_public_entry(e) for e in self.folder.committed()["files"].values()]
+        return (_public_entry(e) for e in self.folder.committed()["files"].stream())
 
     def file(self, file_id: str) -> dict[str, Any]:
         return self.entries([file_id])[0]
@@ -769,11 +728,11 @@ class Store:
                 write_json(self.dir / "store.json", config)  # the switch
             except BaseException:
                 if created:  # a retry starts clean instead of finding a half-filled collection
-                    _drop_quietly(target, keep_keywords=current.local_keywords)
+                    drop_quietly(target, keep_keywords=current.local_keywords)
                 raise
         delete_quietly(change.garbage)
         # the old copy is no longer referenced: the store is complete on its new backend
-        _drop_quietly(current, keep_keywords=target.local_keywords)
+        drop_quietly(current, keep_keywords=target.local_keywords)
 
     def delete(self) -> None:
         """Delete the store: its manifests, chunks and index (a Milvus store's collection first, so a
@@ -807,15 +766,7 @@ def _batches(jobs: list[Job]) -> Iterable[list[Job]]:
         yield batch
 
 
-def check_environment() -> None:
-    """Validate the numeric settings processing reads, so a bad one fails before any change."""
-    from vscli.index.faiss_index import FLAT_MAX_ENV, FLAT_MAX_VECTORS
-
-    env_positive_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
-    env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS)
-
-
-def _drop_quietly(backend: Backend, keep_keywords: bool = False) -> None:
+def drop_quietly(backend: Backend, keep_keywords: bool = False) -> None:
     try:
         backend.drop(keep_keywords=keep_keywords)
     except VscliError:
@@ -829,200 +780,3 @@ def delete_quietly(paths: Iterable[Path | None]) -> None:
                 path.unlink(missing_ok=True)
             except OSError:
                 pass  # left for `doctor`; never fails a commit that already happened
-
-
-# ---- the collection of stores ----------------------------------------------------------------------------
-
-
-def create_store(
-    ws: Workspace,
-    name: str,
-    chunk_size: int | None = None,
-    chunk_overlap: int | None = None,
-    metadata: dict[str, str] | None = None,
-    expires_after_days: int | None = None,
-    model: str = DEFAULT_MODEL,
-    backend: str = "faiss",
-    uri: str | None = None,
-    collection: str | None = None,
-    unique_name: bool = False,
-) -> Store:
-    """Create an empty store. The model is loaded once here (unless it is the bundled default) to learn
-    its dimension and to fail now, not at the first upload, when it cannot be loaded. A Milvus backend's
-    collection is created (or an empty one of the right dimension adopted) before the store appears.
-    ``unique_name``: refuse a name another store has (checked again under the lock that creation holds);
-    OpenAI's API allows duplicates, the CLI does not, because its commands take names."""
-    from vscli import chunking
-    from vscli.backends import new_spec, open_backend
-
-    check_store_name(name)
-    if unique_name:
-        _check_name_free(ws, name)
-    metadata = metadata or {}
-    validate_metadata(metadata)
-    try:
-        strategy = chunking.strategy(chunk_size, chunk_overlap)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    if expires_after_days is not None and not 1 <= expires_after_days <= 365:
-        raise InvalidInput(f"--expires-after-days must be between 1 and 365, got {expires_after_days}")
-    store_id = new_id("vs_")
-    spec = new_spec(backend, uri, collection, store_id)
-    dimension = _model_dimension(model)
-    ws.ensure()
-    now = int(time.time())
-    config: dict[str, Any] = {
-        "id": store_id,
-        "object": "vector_store",
-        "created_at": now,
-        "name": name,
-        "expires_after": {"anchor": "last_active_at", "days": expires_after_days}
-        if expires_after_days
-        else None,
-        "last_active_at": now,
-        "metadata": metadata,
-        "vscli": {
-            "model": model,
-            "dimension": dimension,
-            "chunking_strategy": strategy,
-            "created_ns": time.time_ns(),  # orders stores made within the same second
-        },
-    }
-    staging = ws.stores_dir / f".creating-{store_id}"
-    try:
-        try:
-            staging.mkdir(parents=True)
-            (staging / "chunks").mkdir()
-            write_json(staging / "store.json", config)
-            StoreFolder(staging, ws.lock_path(store_id), store_id).write_state(
-                {"generation": 0, "next_serial": 1, "segments": [], "files": {}})
-        except OSError as exc:
-            raise os_error("create the store in", ws.stores_dir, exc) from exc
-        if spec["kind"] != "faiss":
-            target = open_backend(StoreFolder(staging, ws.lock_path(store_id), store_id), spec)
-            target.prepare()  # the collection exists (and fits) before the store does
-            config["vscli"]["backend"] = target.spec()
-            write_json(staging / "store.json", config)
-        with locked(ws.lock_path("stores")):
-            try:
-                if unique_name:
-                    _check_name_free(ws, name)
-                os.replace(staging, ws.store_dir(store_id))
-            except (OSError, InvalidInput) as exc:
-                if spec["kind"] != "faiss":
-                    _drop_quietly(target)
-                if isinstance(exc, InvalidInput):
-                    raise
-                raise os_error("create the store in", ws.stores_dir, exc) from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Store(ws, store_id)
-
-
-def _model_dimension(model: str) -> int:
-    if model in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        return 384
-    from vscli.embedding import load_embedder
-
-    return load_embedder(model).dimension
-
-
-def list_stores(ws: Workspace) -> list[Store]:
-    """All stores, oldest first."""
-    if not ws.stores_dir.is_dir():
-        return []
-    stores = []
-    for d in ws.stores_dir.iterdir():
-        if is_store_id(d.name) and (d / "store.json").exists():
-            stores.append(Store(ws, d.name))
-    return sorted(stores, key=lambda s: (*_created(s), s.id))
-
-
-def store_objects(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The `vector_store` object of every store, oldest first, and {store id: what is wrong} for those
-    whose manifests are damaged: one bad store must not hide the others."""
-    objs, damaged = [], {}
-    for store in list_stores(ws):
-        try:
-            objs.append(store.obj())
-        except CorruptData as exc:
-            damaged[store.id] = exc.message
-        except NotFound:
-            continue  # deleted while we listed
-    return objs, damaged
-
-
-def stores_holding(ws: Workspace, file_ids: Iterable[str]) -> list[Store]:
-    """The stores any of these files is in (what `delete_uploads` would take them out of)."""
-    wanted = list(dict.fromkeys(file_ids))
-    return [store for store in list_stores(ws) if any(f in store.folder.committed()["files"] for f in wanted)]
-
-
-def delete_uploads(ws: Workspace, file_ids: list[str]) -> list[str]:
-    """Delete uploaded files entirely: out of every store first, then their bytes. All ids are checked
-    before anything changes."""
-    registry = FileRegistry(ws)
-    for file_id in file_ids:
-        registry.get(file_id)
-    stores = list_stores(ws)
-    for file_id in dict.fromkeys(file_ids):
-        for store in stores:
-            try:
-                present = file_id in store.folder.committed()["files"]
-            except NotFound:
-                continue  # the store was deleted meanwhile
-            if present:
-                store.remove([file_id])
-        registry.delete(file_id)
-    return list(dict.fromkeys(file_ids))
-
-
-def _created(store: Store) -> tuple[int, int]:
-    try:
-        config = store.config()
-        return int(config.get("created_at", 0)), int(config.get("vscli", {}).get("created_ns", 0))
-    except VscliError:
-        return 0, 0
-
-
-def check_store_name(name: str) -> None:
-    """A store name is not empty and does not look like an id: commands take either, and a store named
-    like another's id would be the one a retried `delete` of that id finds once the id is gone."""
-    check_text(name, "the store name")
-    if not name.strip():
-        raise InvalidInput("the store name must not be empty")
-    if is_store_id(name) or is_file_id(name):
-        raise InvalidInput(f"the store name {shown(name)} looks like an id (vs_..., file-...); choose another")
-
-
-def stores_named(ws: Workspace, name: str) -> list[Store]:
-    """The stores with this name (damaged ones cannot be asked, and are left out)."""
-    matches = []
-    for store in list_stores(ws):
-        try:
-            if store.config().get("name") == name:
-                matches.append(store)
-        except (CorruptData, NotFound):
-            continue
-    return matches
-
-
-def _check_name_free(ws: Workspace, name: str) -> None:
-    taken = stores_named(ws, name)
-    if taken:
-        raise InvalidInput(f"a vector store named {name!r} exists already ({taken[0].id}); use it by that name "
-                           "or id, choose another name, or pass --allow-duplicate-name")
-
-
-def resolve_store(ws: Workspace, ref: str) -> Store:
-    """A store by id, or by its name when exactly one store has that name."""
-    if is_store_id(ref) and (ws.store_dir(ref) / "store.json").exists():
-        return Store(ws, ref)
-    matches = stores_named(ws, ref)
-    if not matches:
-        raise NotFound(f"no vector store with id or name {ref!r} (see `vscli ls`)")
-    if len(matches) > 1:
-        ids = ", ".join(s.id for s in matches)
-        raise InvalidInput(f"the name {ref!r} matches {len(matches)} vector stores ({ids}); use an id")
-    return matches[0]
