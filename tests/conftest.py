@@ -79,6 +79,25 @@ def run_vscli(*args: str, home: Path, input: bytes | None = None, timeout: float
                           timeout=timeout, env=full_env)
 
 
+def kill_9_when_marked(script: str, marker: Path, *args: str, home: Path,
+                      env: dict[str, str] | None = None) -> None:
+    """Run ``script`` (vscli with a step patched to write ``marker`` and then wait) with ``args``, and
+    SIGKILL it once the marker appears: a crash at exactly that step."""
+    import signal
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", script, str(marker), *args],
+                             env={**os.environ, "VSCLI_HOME": str(home), **(env or {})},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read() if child.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under root with a hash of its bytes (lock files excluded: they are empty markers)."""
     if not root.exists():

@@ -4,14 +4,9 @@ store of vscli 0.1 (files.json) is upgraded at its first write, a kill -9 in the
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.conftest import run_vscli
+from tests.conftest import kill_9_when_marked, run_vscli
 from tests.states import CATALOG, read_state, write_old_format
 from vscli.folder import StoreFolder
 from vscli.store import resolve_store
@@ -42,6 +37,9 @@ def test_a_commit_writes_the_rows_it_changed_and_keeps_the_order(tmp_path: Path)
     entries["file-0500"]["attributes"] = {"team": "research"}
     del entries["file-0001"]
     entries["file-new0"] = _entry("file-new0", status="in_progress", serial=None)
+    again = entries.pop("file-0002")
+    entries["file-0002"] = again  # taken out and put back: one row, unchanged
+    assert len(entries) == 1000 and "file-0001" not in entries
     folder.write_state(state)
     writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
     files_rows = [s for s in writes if " files" in s]
@@ -91,16 +89,7 @@ def test_kill_9_during_the_upgrade_of_an_old_store(tmp_path: Path, home: Path, d
     old = read_state(store.dir)
     write_old_format(store.dir, old)  # a store as vscli 0.1 left it
     marker = tmp_path / "built"
-    child = subprocess.Popen([sys.executable, "-c", KILLED_IN_AN_UPGRADE, str(marker), "upload", str(docs[3]),
-                              "--store", "docs", "-q"], env={**os.environ, "VSCLI_HOME": str(home)},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert child.poll() is None, child.stderr.read() if child.stderr else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_9_when_marked(KILLED_IN_AN_UPGRADE, marker, "upload", str(docs[3]), "--store", "docs", "-q", home=home)
     assert not (store.dir / CATALOG).exists() and json.loads((store.dir / "files.json").read_text()) == old
     page = json.loads(run_vscli("query", "docs", "what is data mining?", "--json", "-k", "50", home=home).stdout)
     assert {d["file_id"] for d in page["data"]} == set(old["files"])

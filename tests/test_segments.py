@@ -5,17 +5,12 @@ at their next write. Real FAISS files, real model, real subprocesses for the kil
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_vscli
+from tests.conftest import ROOT, kill_9_when_marked, run_vscli
 from tests.states import CATALOG, read_state, write_old_format
 from vscli.index import segments as vsegments
 from vscli.index.segments import MERGE_FACTOR, MERGE_FLOOR, plan_merge, tier
@@ -238,16 +233,8 @@ def test_kill_9_during_a_merge(tmp_path: Path, home: Path, dataset: Path) -> Non
     before = state_of(store)
     assert len(before["segments"]) == MERGE_FACTOR - 1
     marker = tmp_path / "merged"
-    child = subprocess.Popen([sys.executable, "-c", KILLED_IN_A_MERGE, str(marker), "upload", str(docs[-1]),
-                              "--store", "docs", "-q"], env={**os.environ, "VSCLI_HOME": str(home), **env},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert child.poll() is None, child.stderr.read() if child.stderr else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_9_when_marked(KILLED_IN_A_MERGE, marker, "upload", str(docs[-1]), "--store", "docs", "-q", home=home,
+                       env=env)
     after = state_of(store)
     assert after["segments"] == before["segments"]  # the commit never happened
     assert {f: e["status"] for f, e in after["files"].items() if f in before["files"]} == \

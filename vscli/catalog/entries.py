@@ -221,8 +221,9 @@ class CatalogEntries(Entries):
 
     def __setitem__(self, file_id: str, entry: dict[str, Any]) -> None:
         self._require_writable()
-        if self._lookup(file_id) is None:
-            self._deleted.discard(file_id)
+        if file_id in self._deleted:
+            self._deleted.discard(file_id)  # deleted and set again: its row stays, changed
+        elif self._lookup(file_id) is None:
             self._added.append(file_id)
         self._cache[file_id] = entry
 
