@@ -47,3 +47,21 @@ def _execute(store_dir: Path, sql: str, params: tuple[Any, ...]) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def make_schema_1(store_dir: Path) -> None:
+    """Make the catalog one of vscli 0.2 (schema 1): no totals kept by triggers, no index by created_at."""
+    conn = sqlite3.connect(store_dir / CATALOG)
+    try:
+        conn.executescript("DROP TRIGGER files_added; DROP TRIGGER files_removed; DROP TRIGGER files_changed; "
+                           "DROP TABLE totals; DROP INDEX files_created; PRAGMA user_version = 1;")
+    finally:
+        conn.close()
+
+
+def schema_of(store_dir: Path) -> int:
+    conn = sqlite3.connect(store_dir / CATALOG)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()

@@ -4,10 +4,16 @@ store of vscli 0.1 (files.json) is upgraded at its first write, a kill -9 in the
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import kill_9_when_marked, run_vscli
-from tests.states import CATALOG, read_state, write_old_format
+from tests.states import CATALOG, make_schema_1, read_state, schema_of, write_old_format
+from vscli.catalog import JsonEntries
+from vscli.errors import InvalidInput
 from vscli.folder import StoreFolder
 from vscli.store import resolve_store
 from vscli.workspace import Workspace
@@ -42,7 +48,7 @@ def test_a_commit_writes_the_rows_it_changed_and_keeps_the_order(tmp_path: Path)
     assert len(entries) == 1000 and "file-0001" not in entries
     folder.write_state(state)
     writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
-    files_rows = [s for s in writes if " files" in s]
+    files_rows = {s for s in writes if " files" in s}  # each once (traced again for each trigger step)
     assert len(files_rows) == 3, files_rows  # one row changed, one deleted, one added: not 1000 rewritten
     after = read_state(tmp_path)
     assert list(after["files"])[:2] == ["file-0000", "file-0002"] and list(after["files"])[-1] == "file-new0"
@@ -203,3 +209,98 @@ def test_a_listing_reads_the_catalog_a_page_at_a_time(tmp_path: Path, monkeypatc
     assert next(stream)["id"] == "file-0000"
     assert len(folder.committed()["files"]._cache) == 0  # nothing kept: read, handed out, let go
     assert [e["id"] for e in stream] == [f"file-{i:04d}" for i in range(1, 50)]
+
+
+def _recounted(folder: StoreFolder) -> dict:
+    """The totals the triggers keep, and the same counted from the rows: equal unless they drifted."""
+    conn = sqlite3.connect(folder.catalog_path)
+    try:
+        kept = {(s, live): (f, v, u) for s, live, f, v, u in conn.execute("SELECT * FROM totals") if f}
+        counted = {(s, live): (f, v, u) for s, live, f, v, u in conn.execute(
+            "SELECT status, serial IS NOT NULL, count(*), sum(vectors), sum(usage_bytes) FROM files "
+            "GROUP BY 1, 2")}
+    finally:
+        conn.close()
+    assert kept == counted
+    return kept
+
+
+def test_totals_kept_by_the_catalog_follow_every_change(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 50)
+    assert _recounted(folder) == {("completed", 1): (50, 100, 500)}
+    rng = random.Random(7)
+    for step in range(40):  # rows added, changed (status, serial, vectors, bytes), deleted; some rolled back
+        state = folder.state()
+        entries = state["files"]
+        ids = list(entries)
+        for file_id in rng.sample(ids, 3):
+            entry = entries[file_id]
+            entry["status"], entry["vscli"]["serial"] = rng.choice(
+                [("completed", step + 100), ("failed", None), ("cancelled", None)])
+            entry["vscli"]["vectors"] = rng.randint(0, 9)
+            entry["usage_bytes"] = rng.randint(0, 99)
+        del entries[rng.choice(ids)]
+        entries[f"file-new{step}"] = _entry(f"file-new{step}", serial=step + 1000)
+        if step % 5 == 4:
+            folder.abandon(state)
+            continue
+        folder.write_state(state)
+        _recounted(folder)
+    counts, usage = folder.committed()["files"].counts()
+    rows = read_state(tmp_path)["files"].values()
+    assert counts["total"] == len(rows) and counts["failed"] == sum(e["status"] == "failed" for e in rows)
+    assert usage == sum(e["usage_bytes"] for e in rows if e["status"] == "completed")
+    assert folder.committed()["files"].live_vectors() == sum(
+        e["vscli"]["vectors"] for e in rows if e["status"] == "completed" and e["vscli"]["serial"] is not None)
+
+
+def test_a_catalog_of_schema_1_is_read_as_it_is_and_upgraded_by_its_first_writer(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 30)
+    make_schema_1(tmp_path)
+    reader = StoreFolder(tmp_path, tmp_path / "lock")
+    assert reader.committed()["files"].counts()[0]["completed"] == 30  # counted from the rows
+    assert reader.committed()["files"].live_vectors() == 60
+    assert [e["id"] for e in reader.committed()["files"].page(5, "asc")[0]] == [f"file-{i:04d}" for i in range(5)]
+    assert schema_of(tmp_path) == 1  # a reader never writes
+    state = folder.state()  # a writer upgrades when it connects
+    assert schema_of(tmp_path) == 2
+    state["files"]["file-0003"]["status"] = "failed"
+    folder.write_state(state)
+    assert _recounted(folder)[("failed", 1)] == (1, 2, 10)
+    assert StoreFolder(tmp_path, tmp_path / "lock").committed()["files"].counts()[0]["failed"] == 1
+
+
+def test_a_page_of_files_from_the_catalog_is_the_page_listed_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "store.json").write_text("{}")
+    folder = StoreFolder(tmp_path, tmp_path / "lock")
+    rng = random.Random(3)
+    files = {}
+    for i in range(40):  # many share a second (ties keep attach order), some were attached out of time order
+        entry = _entry(f"file-{i:04d}", status=rng.choice(["completed", "failed", "cancelled"]), serial=i + 1)
+        entry["created_at"] = 1000 + rng.randint(0, 8)
+        files[entry["id"]] = entry
+    folder.write_state({"next_serial": 41, "generation": 0, "segments": [], "files": files})
+    entries = folder.committed()["files"]
+    in_memory = JsonEntries(files)
+    statements: list[str] = []
+    cursors = [None, "file-0000", "file-0017", "file-0039", "file-0021"]
+    for status in (None, "completed", "failed"):
+        for order in ("asc", "desc"):
+            for limit in (1, 3, 7, 100):
+                for after in cursors:
+                    for before in cursors:
+                        try:
+                            expected = in_memory.page(limit, order, after, before, status)
+                        except InvalidInput as exc:
+                            with pytest.raises(InvalidInput, match=str(exc).split(":")[0]):
+                                entries.page(limit, order, after, before, status)
+                            continue
+                        got = entries.page(limit, order, after, before, status)
+                        assert ([e["id"] for e in got[0]], got[1]) == ([e["id"] for e in expected[0]], expected[1])
+    # A page is read through the index, not by sorting every row.
+    entries._conn.set_trace_callback(statements.append)
+    entries.page(3, "desc", after="file-0017")
+    conn = sqlite3.connect(folder.catalog_path)
+    plan = " ".join(str(r) for r in conn.execute("EXPLAIN QUERY PLAN " + statements[-1]))
+    conn.close()
+    assert "files_created" in plan and "TEMP B-TREE" not in plan, plan

@@ -8,6 +8,7 @@ import http.client
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -524,6 +525,21 @@ def test_a_wrong_dimension_in_store_json_believes_the_index(cli, docs_store: Pat
     assert json.loads((docs_store / "store.json").read_text())["vscli"]["dimension"] == 384
     files = json.loads(cli("files", "docs", "--json").stdout)["data"]
     assert {f["status"] for f in files} == {"completed"} and _top_file(cli) == "data_mining.md"
+
+
+def test_counts_kept_by_the_catalog_that_drifted_are_found_and_counted_again(cli, docs_store: Path) -> None:
+    """`status` reads the files per status from the catalog's totals (kept by triggers): totals changed
+    behind vscli's back would make it lie; doctor finds that and --repair counts them again."""
+    conn = sqlite3.connect(docs_store / CATALOG)
+    conn.execute("UPDATE totals SET files = files + 5 WHERE status = 'completed'")
+    conn.commit()
+    conn.close()
+    assert json.loads(cli("status", "docs", "--json").stdout)["file_counts"]["completed"] == 11
+    result = cli("doctor", "docs")
+    assert result.exit_code == ExitCode.CORRUPT and "counts of files" in result.stdout, result.stdout
+    assert cli("doctor", "docs", "--repair").exit_code == 0
+    assert cli("doctor", "docs").exit_code == 0
+    assert json.loads(cli("status", "docs", "--json").stdout)["file_counts"]["completed"] == 6
 
 
 def test_a_damaged_upload_file_json_is_found_and_written_again(cli, docs_store: Path, home: Path) -> None:

@@ -125,6 +125,30 @@ def test_pagination(server: Server) -> None:
         client.vector_stores.list(limit=0)
 
 
+def test_a_stores_files_are_paged_by_the_catalog(server: Server) -> None:
+    """`GET /v1/vector_stores/{id}/files` reads its page from the catalog's index (by created_at, then
+    attach order; tests/test_catalog.py compares it with the page listed in memory): the SDK's cursors."""
+    client = server.client()
+    store = client.vector_stores.create(name="paged")
+    attached = []
+    for i in range(5):
+        upload = client.files.create(file=(f"n{i}.txt", f"note {i} about bread".encode()), purpose="assistants")
+        attached.append(client.vector_stores.files.create(vector_store_id=store.id, file_id=upload.id).id)
+    listed = client.vector_stores.files.list
+    first = listed(vector_store_id=store.id, limit=2, order="asc")
+    assert [f.id for f in first.data] == attached[:2] and first.has_more
+    assert [f.id for f in listed(vector_store_id=store.id, limit=2, order="asc")] == attached  # follows cursors
+    assert [f.id for f in listed(vector_store_id=store.id, limit=2)] == attached[::-1]  # newest first
+    assert [f.id for f in listed(vector_store_id=store.id, limit=2, order="asc", before=attached[4]).data] == \
+        attached[2:4]
+    assert [f.id for f in listed(vector_store_id=store.id, limit=2, after=attached[3], before=attached[0]).data] == \
+        attached[1:3][::-1]
+    assert listed(vector_store_id=store.id, filter="cancelled").data == []
+    with pytest.raises(openai.BadRequestError) as unknown:
+        listed(vector_store_id=store.id, after="file-nothere")
+    assert "after" in str(unknown.value)
+
+
 def test_errors_in_openai_shape(home: Path) -> None:
     srv = Server(home, "--api-key", KEY, env={"VSCLI_MAX_FILE_BYTES": "2000"})
     try:

@@ -102,6 +102,10 @@ def check(store: Store, repair: bool = False) -> Report:
                                     "build its catalog from it", damage=False))
         files = state["files"]
         lost = False
+        miscounted = not damaged and not files.totals_agree()
+        if miscounted:
+            findings.append(Finding("the catalog's counts of files per status disagree with its files",
+                                    "count them again"))
         findings += _upload_findings(store, files, repair)
         misread = _dimension_findings(store, backend.kind, state, repair)
         findings += misread
@@ -172,6 +176,8 @@ def check(store: Store, repair: bool = False) -> Report:
                 store.folder.set_aside_damaged()
             if lost:
                 backend.prepare()  # a new empty index, or the collection made again
+            if miscounted:
+                files.recount()  # committed with the rest
             with store.changing(state, backend, fresh=lost) as change:
                 change.garbage += leftovers
                 for serial in sorted(remove):

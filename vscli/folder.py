@@ -114,17 +114,13 @@ class StoreFolder:
             raise
 
     def _connect(self, write: bool) -> sqlite3.Connection:
-        try:
+        with vcatalog.reading(self.catalog_path):
             return vcatalog.connect(self.catalog_path, write)
-        except sqlite3.DatabaseError as exc:
-            raise vcatalog.damaged(self.catalog_path, exc) from exc
 
     def _open_catalog_state(self, conn: sqlite3.Connection, writable: bool) -> tuple[int, dict[str, Any]]:
-        try:
+        with vcatalog.reading(self.catalog_path):
             conn.execute("BEGIN")  # one snapshot for all the rows this state will load
             version, meta = vcatalog.read_meta(conn, self.catalog_path)
-        except sqlite3.DatabaseError as exc:
-            raise vcatalog.damaged(self.catalog_path, exc) from exc
         return version, {**meta, "files": vcatalog.CatalogEntries(conn, self.catalog_path, writable)}
 
     def _catalog_state(self, writable: bool) -> dict[str, Any]:
@@ -142,18 +138,13 @@ class StoreFolder:
         conn = self._reader[1]
         if conn.in_transaction:
             conn.execute("COMMIT")  # end the last look's snapshot: this one sees the latest commit
-        try:
+        with vcatalog.reading(self.catalog_path):
             conn.execute("BEGIN")
             version = vcatalog.read_version(conn)
-        except sqlite3.DatabaseError as exc:
-            raise vcatalog.damaged(self.catalog_path, exc) from exc
-        if self._shared_catalog is None or self._shared_catalog[0] != version:
-            try:
+            if self._shared_catalog is None or self._shared_catalog[0] != version:
                 _, meta = vcatalog.read_meta(conn, self.catalog_path)
-            except sqlite3.DatabaseError as exc:
-                raise vcatalog.damaged(self.catalog_path, exc) from exc
-            self._shared_catalog = (version, {**meta, "files": vcatalog.CatalogEntries(
-                conn, self.catalog_path, writable=False)})
+                self._shared_catalog = (version, {**meta, "files": vcatalog.CatalogEntries(
+                    conn, self.catalog_path, writable=False)})
         return self._shared_catalog[1]
 
     def _read(self) -> tuple[Any, dict[str, Any]]:
@@ -183,10 +174,8 @@ class StoreFolder:
             identity = self._catalog_identity()
             if self._probe is None or self._probe[0] != identity or not vcatalog.is_open(self._probe[1]):
                 self._probe = (identity, self._connect(write=False))
-            try:
+            with vcatalog.reading(self.catalog_path):
                 return identity, vcatalog.read_version(self._probe[1])
-            except sqlite3.DatabaseError as exc:
-                raise vcatalog.damaged(self.catalog_path, exc) from exc
         return _version(os.stat(self.dir / "files.json"))
 
     def write_state(self, state: dict[str, Any]) -> None:

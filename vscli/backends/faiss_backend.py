@@ -135,12 +135,15 @@ class FaissWriter:
         if self.added is not None and self.added.size:
             number += 1
             segments.append(self.folder.save_segment(self.added, number))
-        live = _live_vectors(state)
+        live = state["files"].live_vectors()  # kept by the catalog: not a sum over every file
         live_serials: np.ndarray | None = None  # worked out at the first merge, if there is one
         group = list(range(len(segments))) if self.compacting else []
         while group or (group := vsegments.plan_merge([s["vectors"] for s in segments], _dead(segments, live))):
             number += 1
-            live_serials = _live_serials(state) if live_serials is None else live_serials
+            if live_serials is None:
+                import numpy as np
+
+                live_serials = np.asarray(state["files"].live_serials(), np.int64)
             merged = self._merge([segments[at] for at in group], live_serials, number)
             garbage += [self.folder.index_file(segments[at]["n"]) for at in group]
             segments = [s for at, s in enumerate(segments) if at not in group] + ([merged] if merged else [])
@@ -189,16 +192,6 @@ class FaissWriter:
     def abandon(self) -> None:
         if self.keyword is not None:
             self.keyword.abandon()  # release tantivy's writer lock now, not when the writer is collected
-
-
-def _live_vectors(state: dict[str, Any]) -> int:
-    return state["files"].live_vectors()
-
-
-def _live_serials(state: dict[str, Any]) -> np.ndarray:
-    import numpy as np
-
-    return np.asarray(state["files"].live_serials(), np.int64)
 
 
 def _dead(segments: list[dict[str, Any]], live: int) -> int:

@@ -27,6 +27,7 @@ from vscli.catalog.database import (
     is_open,
     read_meta,
     read_version,
+    reading,
     replace,
     salvage,
 )
@@ -34,4 +35,4 @@ from vscli.catalog.entries import CatalogEntries, Entries, JsonEntries
 from vscli.catalog.filter_sql import filter_sql
 
 __all__ = ["FILENAME", "CatalogEntries", "Entries", "JsonEntries", "close_all", "connect", "create", "damaged",
-           "failed_write", "filter_sql", "is_open", "read_meta", "read_version", "replace", "salvage"]
+           "failed_write", "filter_sql", "is_open", "read_meta", "read_version", "reading", "replace", "salvage"]

@@ -9,6 +9,8 @@ import os
 import sqlite3
 import tempfile
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,49 @@ from vscli.errors import CorruptData, VscliError
 from vscli.manifests import check_state, entry_problem
 
 FILENAME = "catalog.sqlite"
-SCHEMA_VERSION = 1  # PRAGMA user_version: what a later vscli upgrades from
+SCHEMA_VERSION = 2  # PRAGMA user_version: what a later vscli upgrades from (`MIGRATIONS`)
 
+# Version 2: the files per status, their vectors and bytes are kept in ``totals`` by triggers, so `status`
+# and the merge policy read a few rows, not a sum over every file; and an index orders the files by their
+# ``created_at`` (then attach order), so a page of the server's listing is read without the rest. Both
+# live in the file: a vscli that knows only version 1 keeps them true when it writes. (No INSERT OR IGNORE
+# in a trigger: the upsert that fires it would decide its conflicts.)
+TOTALS = """
+CREATE TABLE totals (
+    status TEXT NOT NULL,
+    live INTEGER NOT NULL,  -- 1: has a serial (a completed file's chunks and vectors are in the indexes)
+    files INTEGER NOT NULL,
+    vectors INTEGER NOT NULL,
+    usage_bytes INTEGER NOT NULL,
+    PRIMARY KEY (status, live)
+) WITHOUT ROWID;
+CREATE TRIGGER files_added AFTER INSERT ON files BEGIN
+    INSERT INTO totals SELECT new.status, new.serial IS NOT NULL, 0, 0, 0 WHERE NOT EXISTS (
+        SELECT 1 FROM totals WHERE status = new.status AND live = (new.serial IS NOT NULL));
+    UPDATE totals SET files = files + 1, vectors = vectors + new.vectors,
+        usage_bytes = usage_bytes + new.usage_bytes
+        WHERE status = new.status AND live = (new.serial IS NOT NULL);
+END;
+CREATE TRIGGER files_removed AFTER DELETE ON files BEGIN
+    UPDATE totals SET files = files - 1, vectors = vectors - old.vectors,
+        usage_bytes = usage_bytes - old.usage_bytes
+        WHERE status = old.status AND live = (old.serial IS NOT NULL);
+END;
+CREATE TRIGGER files_changed AFTER UPDATE OF status, serial, vectors, usage_bytes ON files BEGIN
+    UPDATE totals SET files = files - 1, vectors = vectors - old.vectors,
+        usage_bytes = usage_bytes - old.usage_bytes
+        WHERE status = old.status AND live = (old.serial IS NOT NULL);
+    INSERT INTO totals SELECT new.status, new.serial IS NOT NULL, 0, 0, 0 WHERE NOT EXISTS (
+        SELECT 1 FROM totals WHERE status = new.status AND live = (new.serial IS NOT NULL));
+    UPDATE totals SET files = files + 1, vectors = vectors + new.vectors,
+        usage_bytes = usage_bytes + new.usage_bytes
+        WHERE status = new.status AND live = (new.serial IS NOT NULL);
+END;
+CREATE INDEX files_created ON files(coalesce(json_extract(entry, '$.created_at'), 0), position);
+"""
+RECOUNTED = ("SELECT status, serial IS NOT NULL, count(*), sum(vectors), sum(usage_bytes) FROM files "
+             "GROUP BY status, serial IS NOT NULL")
+RECOUNT = f"DELETE FROM totals; INSERT INTO totals {RECOUNTED};"
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE files (
@@ -34,14 +77,14 @@ CREATE INDEX files_position ON files(position);
 CREATE INDEX files_status ON files(status, serial, vectors, usage_bytes);  -- counts and sums from it alone
 CREATE INDEX files_serial ON files(serial);
 CREATE INDEX files_sha256 ON files(sha256);
-"""
+""" + TOTALS
+MIGRATIONS = {1: TOTALS + RECOUNT}  # from user_version N to N + 1
+CREATED_AT = "coalesce(json_extract(entry, '$.created_at'), 0)"  # files_created orders by it, then position
 COLUMNS = "id, position, status, serial, vectors, usage_bytes, sha256, entry"
 UPSERT = (f"INSERT INTO files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
            "status = excluded.status, serial = excluded.serial, vectors = excluded.vectors, "
            "usage_bytes = excluded.usage_bytes, sha256 = excluded.sha256, entry = excluded.entry")
 COMPLETED = "status = 'completed' AND serial IS NOT NULL"
-
-
 
 
 def dumps(value: Any) -> str:
@@ -98,6 +141,10 @@ def connect(path: Path, write: bool) -> sqlite3.Connection:
     conn = _open(path, timeout=60)
     if write:
         conn.execute("PRAGMA synchronous = FULL")
+        try:
+            upgrade(conn)
+        except sqlite3.OperationalError:
+            pass  # read-only, full or busy: read as it is, and a write says why it cannot be made
         return conn
     try:
         conn.execute("PRAGMA query_only = 1")
@@ -110,8 +157,55 @@ def connect(path: Path, write: bool) -> sqlite3.Connection:
     return conn
 
 
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a catalog of an older vscli to this one's schema, in one transaction per step: a writer does
+    it when it connects (a reader never waits for the write lock; it reads an older catalog as it is).
+    A catalog of a newer vscli is left as it is."""
+    if schema_version(conn) >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(conn)  # another writer may have upgraded it meanwhile
+        while version < SCHEMA_VERSION:
+            for statement in split_script(MIGRATIONS[version]):
+                conn.execute(statement)
+            version += 1
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def split_script(script: str) -> list[str]:
+    """The statements of a script, one by one (`executescript` would commit the open transaction)."""
+    statements: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):  # not a ";" inside a trigger's body, a string or a comment
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
 def damaged(path: Path, exc: sqlite3.Error) -> CorruptData:
     return CorruptData(f"corrupted catalog {path}: {exc}")
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """What SQLite says of a damaged catalog while it is read, as CorruptData naming the file."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, exc) from exc
 
 
 def failed_write(path: Path, exc: sqlite3.Error) -> VscliError:

@@ -12,6 +12,9 @@ from typing import Any, Iterable
 from vscli import filters as vfilters
 from vscli.catalog.database import (
     COMPLETED,
+    CREATED_AT,
+    RECOUNT,
+    RECOUNTED,
     UPSERT,
     damaged,
     dumps,
@@ -19,9 +22,12 @@ from vscli.catalog.database import (
     parse_rows,
     read_version,
     row,
+    split_script,
     write_meta,
 )
 from vscli.catalog.filter_sql import filter_sql
+from vscli.errors import InvalidInput
+from vscli.paging import page_of
 
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
 STREAM_PAGE = 2000  # rows a listing reads at a time
@@ -77,6 +83,22 @@ class Entries(MutableMapping[str, dict[str, Any]]):
     def passing(self, flt: dict[str, Any]) -> dict[int, dict[str, Any]]:
         """Serial -> entry of the completed files whose attributes pass a (validated) filter."""
         raise NotImplementedError
+
+    def totals_agree(self) -> bool:
+        """Whether the counts kept for `counts` and `live_vectors` are those of the files (`doctor`)."""
+        return True
+
+    def recount(self) -> None:
+        """Count the kept totals again from the files, in a writer's transaction (`doctor --repair`)."""
+
+    def page(self, limit: int, order: str = "desc", after: str | None = None, before: str | None = None,
+             status: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """One page of entries as OpenAI lists them, and whether the list goes on: ordered by
+        ``created_at`` (then attach order) ``asc`` or ``desc``, only those with ``status`` if given,
+        after and/or before the entries with those ids (which must be in the list: InvalidInput names
+        the field otherwise); ``before`` alone gives the last ``limit`` before it."""
+        return page_of((e for e in self.values() if status is None or e["status"] == status), limit, order,
+                       after, before)
 
 
 class JsonEntries(dict[str, dict[str, Any]], Entries):
@@ -137,6 +159,7 @@ class CatalogEntries(Entries):
         self._stored: dict[str, str | None] = {}  # id -> its row's JSON as read (None: no row)
         self._deleted: set[str] = set()
         self._added: list[str] = []
+        self._kept_totals: bool | None = None
 
     @property
     def where(self) -> Path:
@@ -283,13 +306,37 @@ class CatalogEntries(Entries):
 
     # ---- questions about all files, in SQL (after a writer's changes are flushed) ------------------------
 
+    def _totals(self) -> str:
+        """Where the files per status and their sums are read: the few rows the triggers of a catalog of
+        schema 2 keep, or (a catalog of vscli 0.2 not written since) the files themselves."""
+        if self._kept_totals is None:
+            self._kept_totals = int(self._query("PRAGMA user_version")[0][0]) >= 2
+        if self._kept_totals:
+            return "SELECT status, live, files, vectors, usage_bytes FROM totals"
+        return RECOUNTED
+
+    def totals_agree(self) -> bool:
+        if "FROM totals" not in self._totals():
+            return True  # none kept yet (schema 1)
+        kept = {tuple(r[:2]): tuple(r[2:]) for r in self._query("SELECT * FROM totals WHERE files != 0")}
+        counted = {tuple(r[:2]): tuple(r[2:]) for r in self._query(RECOUNTED)}
+        return kept == counted
+
+    def recount(self) -> None:
+        self._require_writable()
+        self.flush()
+        try:
+            for statement in split_script(RECOUNT):
+                self._conn.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise failed_write(self._where, exc) from exc
+
     def counts(self) -> tuple[dict[str, int], int]:
         self.flush()
         counts = dict.fromkeys(STATUSES, 0)
         usage = 0
-        for status, count, size in self._query(
-                "SELECT status, count(*), sum(usage_bytes) FROM files GROUP BY status"):
-            counts[status] = count
+        for status, _, files, _, size in self._query(self._totals()):
+            counts[status] = counts.get(status, 0) + int(files)
             usage += int(size or 0) if status == "completed" else 0
         counts["total"] = sum(counts.values())
         return counts, usage
@@ -300,7 +347,8 @@ class CatalogEntries(Entries):
 
     def live_vectors(self) -> int:
         self.flush()
-        return int(self._query(f"SELECT coalesce(sum(vectors), 0) FROM files WHERE {COMPLETED}")[0][0])
+        return sum(int(vectors or 0) for status, live, _, vectors, _ in self._query(self._totals())
+                   if status == "completed" and live)
 
     def has_completed(self) -> bool:
         self.flush()
@@ -312,15 +360,17 @@ class CatalogEntries(Entries):
 
     def by_serials(self, serials: Iterable[int]) -> dict[int, dict[str, Any]]:
         self.flush()
-        found: dict[int, dict[str, Any]] = {}
-        wanted = sorted(set(serials))
+        rows = self._rows_in(f"SELECT id, serial, entry FROM files WHERE {COMPLETED} AND serial IN", serials)
+        return {serial: self._adopt(file_id, text) for file_id, serial, text in rows}
+
+    def _rows_in(self, select: str, values: Iterable[Any], then: str = "") -> list[Any]:
+        """The rows of ``select ... IN (values) then``, asked in parts (SQLite takes so many parameters)."""
+        rows: list[Any] = []
+        wanted = sorted(set(values))
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            for file_id, serial, text in self._query(
-                    f"SELECT id, serial, entry FROM files WHERE {COMPLETED} AND serial IN "
-                    f"({','.join('?' * len(part))})", part):
-                found[serial] = self._adopt(file_id, text)
-        return found
+            rows += self._query(f"{select} ({','.join('?' * len(part))}) {then}", part)
+        return rows
 
     def with_status(self, status: str) -> list[dict[str, Any]]:
         self.flush()
@@ -329,13 +379,9 @@ class CatalogEntries(Entries):
     def holding(self, digests: Iterable[str]) -> dict[str, str]:
         self.flush()
         found: dict[str, str] = {}
-        wanted = sorted(set(digests))
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            for digest, file_id in self._query(
-                    "SELECT sha256, id FROM files WHERE sha256 IN (%s) ORDER BY position" % ",".join("?" * len(part)),
-                    part):
-                found.setdefault(digest, file_id)
+        for digest, file_id in self._rows_in("SELECT sha256, id FROM files WHERE sha256 IN", digests,
+                                             "ORDER BY position"):
+            found.setdefault(digest, file_id)
         return found
 
     def without_upload_facts(self) -> list[dict[str, Any]]:
@@ -355,3 +401,31 @@ class CatalogEntries(Entries):
         rows = self._query(f"SELECT id, serial, entry FROM files WHERE {COMPLETED} AND ({sql})", params)
         found = {serial: self._adopt(file_id, text) for file_id, serial, text in rows}
         return {serial: e for serial, e in found.items() if vfilters.matches(flt, e["attributes"])}
+
+    def page(self, limit: int, order: str = "desc", after: str | None = None, before: str | None = None,
+             status: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """Read from the index on (created_at, position): the rows of the page and one more, whatever
+        the store's size."""
+        self.flush()
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        ascending = order == "asc"
+        for field, cursor, later in (("after", after, ascending), ("before", before, not ascending)):
+            if cursor is None:
+                continue
+            found = self._query(f"SELECT {CREATED_AT}, position, status FROM files WHERE id = ?", (cursor,))
+            if not found or (status is not None and found[0][2] != status):
+                raise InvalidInput(f"{field}: no object {cursor!r} in this list")
+            where.append(f"({CREATED_AT}, position) {'>' if later else '<'} (?, ?)")
+            params += found[0][:2]
+        from_end = before is not None and after is None  # the last `limit` before the cursor
+        direction = "ASC" if ascending != from_end else "DESC"
+        rows = self._query(f"SELECT id, entry FROM files {'WHERE ' + ' AND '.join(where) if where else ''} "
+                           f"ORDER BY {CREATED_AT} {direction}, position {direction} LIMIT ?", [*params, limit + 1])
+        chosen = self._adopt_all(rows[:limit])
+        if from_end:
+            chosen.reverse()
+        return chosen, len(rows) > limit

@@ -31,7 +31,7 @@ from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
 from vscli.server.chat_proxy import forward
 from vscli.server.limits import BodyLimit
-from vscli.server.listing import paginate
+from vscli.server.listing import check_page, envelope, paginate
 from vscli.server.near_ai import near_ai_results
 from vscli.server.origin import host_names, refusal
 from vscli.server.processing import Processor
@@ -285,10 +285,8 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     @app.get("/v1/vector_stores/{vector_store_id}/files", tags=["vector store files"])
     def list_store_files(vector_store_id: str, limit: int = 20, order: str = "desc", after: Optional[str] = None,
                          before: Optional[str] = None, filter: Optional[str] = None) -> dict[str, Any]:
-        files = store(vector_store_id).files()
-        if filter is not None:
-            files = [f for f in files if f["status"] == filter]
-        return paginate(files, limit, order, after, before)
+        check_page(limit, order)
+        return envelope(*store(vector_store_id).files_page(limit, order, after, before, filter))
 
     @app.get("/v1/vector_stores/{vector_store_id}/files/{file_id}", tags=["vector store files"])
     def get_store_file(vector_store_id: str, file_id: str) -> dict[str, Any]:

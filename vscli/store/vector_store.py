@@ -163,6 +163,15 @@ class Store:
             self.reap_orphans()
         return (_public_entry(e) for e in self.folder.committed()["files"].stream())
 
+    def files_page(self, limit: int, order: str = "desc", after: str | None = None, before: str | None = None,
+                   status: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """One page of the store's `vector_store.file` objects as OpenAI lists them (by ``created_at``,
+        ``asc`` or ``desc``, ``after``/``before`` a file id, only ``status`` if given), and whether more
+        follow: read from the catalog's index, whatever the store's size."""
+        self.reap_orphans()
+        chosen, more = self.folder.committed()["files"].page(limit, order, after, before, status)
+        return [_public_entry(copy.deepcopy(e)) for e in chosen], more
+
     def file(self, file_id: str) -> dict[str, Any]:
         return self.entries([file_id])[0]
 
