@@ -542,18 +542,27 @@ def test_counts_kept_by_the_catalog_that_drifted_are_found_and_counted_again(cli
     assert json.loads(cli("status", "docs", "--json").stdout)["file_counts"]["completed"] == 6
 
 
-def test_a_damaged_upload_file_json_is_found_and_written_again(cli, docs_store: Path, home: Path) -> None:
-    """A corrupt upload file.json: `files` and vector queries exited 7 while `doctor` said ok. Doctor finds
-    it and writes it again from the bytes."""
+@pytest.mark.parametrize("file_json", ["intact", "damaged"])
+def test_a_damaged_upload_row_is_found_and_written_again(cli, docs_store: Path, home: Path, file_json: str) -> None:
+    """A corrupt upload file.json: `files` and vector queries exited 7 while `doctor` said ok. The same
+    of a damaged row of the upload registry: doctor finds it and writes it again from the upload's
+    file.json, or, that damaged too, from its bytes (the damaged file.json kept)."""
     folder = next(p for p in (home / "files").iterdir()
                   if p.name.startswith("file-") and b"data_mining" in (p / "file.json").read_bytes())
-    (folder / "file.json").write_text('{"id": 5, "filename": "data_mining.md", "bytes": "many"')
-    listed = cli("files", "docs")  # the store keeps each upload's name: the listing reads no upload manifest
+    bad = '{"id": 5, "filename": "data_mining.md", "bytes": "many"'
+    with sqlite3.connect(home / "files" / "registry.sqlite") as conn:
+        conn.execute("UPDATE uploads SET object = ? WHERE id = ?", (bad, folder.name))
+    conn.close()
+    if file_json == "damaged":
+        (folder / "file.json").write_text(bad)
+    listed = cli("files", "docs")  # the store keeps each upload's name: the listing reads no upload
     assert listed.exit_code == 0 and "data_mining.md" in listed.stdout
+    assert_clean_error(cli("cat", folder.name), ExitCode.CORRUPT, "upload registry")
     assert cli("doctor", "docs").exit_code == ExitCode.CORRUPT
     assert cli("doctor", "docs", "--repair").exit_code == 0
     assert cli("files", "docs").exit_code == 0 and _top_file(cli) == "data_mining.md"
-    assert (folder / "file.json.damaged").exists()
+    assert cli("cat", folder.name).exit_code == 0
+    assert (folder / "file.json.damaged").exists() == (file_json == "damaged")
 
 
 def test_one_damaged_store_does_not_hide_the_others(cli, docs_store: Path, home: Path) -> None:

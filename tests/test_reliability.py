@@ -189,10 +189,15 @@ def _in_mount_namespace(script: str, tmp_path: Path) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
+@pytest.mark.parametrize("uploads", ["registry", "folders only"])
+def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path, uploads: str) -> None:
+    """Readers work and nothing changes; "folders only": uploads as vscli 0.2 kept them (no registry),
+    indexed in memory since the registry cannot be written."""
     assert run_vscli("create", "docs", home=home).returncode == 0
     file_id = run_vscli("upload", str(dataset / "data_mining.md"), "--store", "docs",
                         home=home).stdout.decode().strip()
+    if uploads == "folders only":
+        (home / "files" / "registry.sqlite").unlink()
     before = snapshot(home)
     out = tmp_path / "out"
     out.mkdir()
@@ -208,6 +213,7 @@ def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
         run ls ls
         run cat cat {file_id}
         run files files docs
+        run uploads uploads --json
         run create create other
         run upload upload {dataset / "neural_networks.md"} --store docs
         run rm rm docs {file_id}
@@ -218,8 +224,10 @@ def test_read_only_workspace(tmp_path: Path, home: Path, dataset: Path) -> None:
     def rc(name: str) -> int:
         return int((out / f"{name}.rc").read_text())
 
-    for reader in ("query", "keyword", "vector", "status", "ls", "cat", "files"):
+    for reader in ("query", "keyword", "vector", "status", "ls", "cat", "files", "uploads"):
         assert rc(reader) == 0, (reader, (out / f"{reader}.err").read_text())
+    assert [u["id"] for u in json.loads((out / "uploads.out").read_text())["data"]] == [file_id]
+    assert (out / "cat.out").read_bytes() == (dataset / "data_mining.md").read_bytes()
     for query in ("query", "keyword", "vector"):  # hybrid (the default), and each index alone
         assert json.loads((out / f"{query}.out").read_text())["data"][0]["file_id"] == file_id
     for writer in ("create", "upload", "rm", "delete"):

@@ -48,9 +48,9 @@ def test_corrupted_manifest_is_reported(tmp_path: Path) -> None:
         read_json(target)
 
 
-@pytest.mark.parametrize("step", ["record", "rename"])
+@pytest.mark.parametrize("step", ["row", "rename"])
 def test_an_upload_interrupted_at_any_step_is_stored_once_on_retry(tmp_path: Path, monkeypatch, step) -> None:
-    """A kill between storing the bytes and recording them for de-duplication must not lead to the retry
+    """A kill between storing the bytes and recording them in the registry must not lead to the retry
     storing a second copy (seen as a flaky duplicate in the kill -9 test)."""
     import os as real_os
 
@@ -63,8 +63,8 @@ def test_an_upload_interrupted_at_any_step_is_stored_once_on_retry(tmp_path: Pat
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # like a signal: no clean-up code runs for it
 
-    if step == "record":
-        monkeypatch.setattr(vfiles, "atomic_write_bytes", killed)
+    if step == "row":
+        monkeypatch.setattr(vfiles.FileRegistry, "_writing", killed)
     else:
         real_replace = real_os.replace
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vscli.catalog import JsonEntries
-from vscli.errors import CorruptData, NotFound, VscliError
+from vscli.errors import CorruptData, VscliError
 from vscli.files import FileRegistry
 from vscli.index import segments as vsegments
 from vscli.manifests import check_state, entry_problem
@@ -106,7 +106,7 @@ def check(store: Store, repair: bool = False) -> Report:
         if miscounted:
             findings.append(Finding("the catalog's counts of files per status disagree with its files",
                                     "count them again"))
-        findings += _upload_findings(store, files, repair)
+        findings += _upload_findings(store, repair)
         misread = _dimension_findings(store, backend.kind, state, repair)
         findings += misread
         if misread and not repair:  # the index cannot be read with the wrong dimension until it is fixed
@@ -330,19 +330,28 @@ def _dimension_findings(store: Store, backend_kind: str, state: dict[str, Any], 
                     "believe the index: set store.json's dimension to it")]
 
 
-def _upload_findings(store: Store, files: dict[str, Any], repair: bool) -> list[Finding]:
-    """Uploads of the store whose file.json is damaged (their bytes are intact)."""
+def _upload_findings(store: Store, repair: bool) -> list[Finding]:
+    """A damaged upload registry (indexed again from the upload folders), rows of uploads that are
+    damaged (written again from their file.json, or their bytes), and upload folders it does not name.
+    Any store's doctor looks at all uploads: they belong to the workspace."""
     registry = FileRegistry(store.ws)
     found = []
-    for file_id in files:
-        try:
-            registry.get(file_id)
-        except NotFound:
-            continue  # a missing upload is the entry check's finding
-        except CorruptData as exc:
-            if not (store.ws.file_dir(file_id) / "content").exists():
-                continue
-            if repair:
-                registry.rebuild(file_id)
-            found.append(Finding(f"{exc}", "write it again from the upload's bytes (the old one is kept)"))
+    problem = registry.problem()
+    if problem is not None:
+        if repair:
+            registry.reindex()
+        found.append(Finding(problem, "index the uploads again from their folders (the damaged registry is kept)"))
+        if not repair:
+            return found
+    stray = registry.leftovers()
+    if stray:
+        if repair:
+            registry.remove_leftovers()
+        found.append(Finding(f"{len(stray)} upload folder(s) the upload registry does not name (an upload or "
+                             f"delete was interrupted): " + ", ".join(p.name for p in stray[:5])
+                             + (" ..." if len(stray) > 5 else ""), "delete them", damage=False))
+    for file_id, exc in registry.damaged_rows():
+        if repair:
+            registry.rebuild(file_id)
+        found.append(Finding(f"{exc}", "write it again from the upload's file.json or bytes"))
     return found

@@ -19,12 +19,10 @@ deletes files.json. When both exist, the catalog is the store's state.
 
 from vscli.catalog.database import (
     FILENAME,
-    close_all,
     connect,
     create,
     damaged,
     failed_write,
-    is_open,
     read_meta,
     read_version,
     reading,
@@ -33,6 +31,7 @@ from vscli.catalog.database import (
 )
 from vscli.catalog.entries import CatalogEntries, Entries, JsonEntries
 from vscli.catalog.filter_sql import filter_sql
+from vscli.sqlitedb import close_all, is_open
 
 __all__ = ["FILENAME", "CatalogEntries", "Entries", "JsonEntries", "close_all", "connect", "create", "damaged",
            "failed_write", "filter_sql", "is_open", "read_meta", "read_version", "reading", "replace", "salvage"]

@@ -3,17 +3,14 @@ and checked (`vscli.catalog` says what the catalog is for)."""
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
 import sqlite3
-import tempfile
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from vscli import sqlitedb
 from vscli.errors import CorruptData, VscliError
 from vscli.manifests import check_state, entry_problem
 
@@ -97,102 +94,14 @@ def row(file_id: str, position: int, entry: dict[str, Any]) -> tuple[Any, ...]:
             int(entry.get("usage_bytes") or 0), private.get("sha256"), dumps(entry))
 
 
-class _Connection(sqlite3.Connection):
-    """A connection `close_all` can find (sqlite3's own cannot be weakly referenced)."""
-
-
-_OPEN: weakref.WeakSet[_Connection] = weakref.WeakSet()
-
-
-def close_all() -> None:
-    """Close every catalog connection of this process, at the end of a command: the last to close folds
-    the WAL into the catalog and deletes it (and its shared-memory file), leaving the store's folder as
-    the commit left it. A connection that outlived its command would leave them until the process ends."""
-    for conn in list(_OPEN):
-        try:
-            conn.close()
-        except sqlite3.Error:
-            pass
-
-
-atexit.register(close_all)  # a process that runs no CLI command (a background worker) closes them too
-
-
-def is_open(conn: sqlite3.Connection) -> bool:
-    """False once `close_all` (or anything) closed it: whoever kept it opens another."""
-    try:
-        return conn.total_changes >= 0
-    except sqlite3.ProgrammingError:
-        return False
-
-
-def _open(target: str | Path, **options: Any) -> sqlite3.Connection:
-    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, factory=_Connection, **options)
-    _OPEN.add(conn)
-    return conn
-
-
 def connect(path: Path, write: bool) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are begun explicitly). A reader's may not write
-    (``query_only``) but is opened read-write all the same: the last connection to close folds the WAL
-    into the catalog file and deletes it, which a read-only one cannot. Where the file cannot be opened
-    so (a read-only file system, without the WAL's shared-memory file) it is opened as immutable: every
-    commit copies its WAL into the file, so the file alone is whole."""
-    conn = _open(path, timeout=60)
+    """A connection in autocommit mode (`vscli.sqlitedb.connect`: a reader's may not write); a writer's
+    first upgrades a catalog of an older vscli (a reader never waits for the write lock: it reads an
+    older catalog as it is)."""
+    conn = sqlitedb.connect(path, write, probe="SELECT 1 FROM meta LIMIT 1")
     if write:
-        conn.execute("PRAGMA synchronous = FULL")
-        try:
-            upgrade(conn)
-        except sqlite3.OperationalError:
-            pass  # read-only, full or busy: read as it is, and a write says why it cannot be made
-        return conn
-    try:
-        conn.execute("PRAGMA query_only = 1")
-        conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            raise
-        conn.close()
-        conn = _open(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        sqlitedb.upgrade(conn, SCHEMA_VERSION, MIGRATIONS)
     return conn
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def upgrade(conn: sqlite3.Connection) -> None:
-    """Bring a catalog of an older vscli to this one's schema, in one transaction per step: a writer does
-    it when it connects (a reader never waits for the write lock; it reads an older catalog as it is).
-    A catalog of a newer vscli is left as it is."""
-    if schema_version(conn) >= SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = schema_version(conn)  # another writer may have upgraded it meanwhile
-        while version < SCHEMA_VERSION:
-            for statement in split_script(MIGRATIONS[version]):
-                conn.execute(statement)
-            version += 1
-            conn.execute(f"PRAGMA user_version = {version}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def split_script(script: str) -> list[str]:
-    """The statements of a script, one by one (`executescript` would commit the open transaction)."""
-    statements: list[str] = []
-    pending = ""
-    for part in script.split(";"):
-        pending += part + ";"
-        if sqlite3.complete_statement(pending):  # not a ";" inside a trigger's body, a string or a comment
-            if pending.strip(" \n;"):
-                statements.append(pending.strip())
-            pending = ""
-    return statements
 
 
 def damaged(path: Path, exc: sqlite3.Error) -> CorruptData:
@@ -227,34 +136,15 @@ def read_version(conn: sqlite3.Connection) -> int:
 
 def create(path: Path, state: dict[str, Any]) -> None:
     """Write a whole state as a new catalog at ``path``, where there is none (an upgrade from files.json,
-    a new or imported store, a rebuild once the damaged one is set aside): built in a temporary file
-    beside it and renamed into place, so a kill at any moment leaves no catalog or a whole one. Refuses
-    nothing: ``state`` is checked by the caller."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode = OFF")
-            conn.executescript(SCHEMA)
-            conn.execute("BEGIN")
-            conn.executemany(UPSERT, (row(file_id, position, entry) for position, (file_id, entry)
-                                       in enumerate(state["files"].items(), start=1)))
-            write_meta(conn, state, version=1)
-            conn.execute("COMMIT")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("PRAGMA journal_mode = WAL")  # kept in the file: every later connection uses it
-        finally:
-            conn.close()
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        for leftover in ("-wal", "-shm"):  # of a catalog set aside earlier: never to be read with this one
-            Path(f"{path}{leftover}").unlink(missing_ok=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    a new or imported store, a rebuild once the damaged one is set aside): built beside it and renamed
+    into place (`vscli.sqlitedb.build`), so a kill at any moment leaves no catalog or a whole one.
+    Refuses nothing: ``state`` is checked by the caller."""
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.executemany(UPSERT, (row(file_id, position, entry) for position, (file_id, entry)
+                                   in enumerate(state["files"].items(), start=1)))
+        write_meta(conn, state, version=1)
+
+    sqlitedb.build(path, SCHEMA, SCHEMA_VERSION, fill)
 
 
 def replace(path: Path, state: dict[str, Any]) -> None:

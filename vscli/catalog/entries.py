@@ -22,12 +22,11 @@ from vscli.catalog.database import (
     parse_rows,
     read_version,
     row,
-    split_script,
     write_meta,
 )
 from vscli.catalog.filter_sql import filter_sql
-from vscli.errors import InvalidInput
-from vscli.paging import page_of
+from vscli.paging import page_of, sql_page
+from vscli.sqlitedb import split_script
 
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
 STREAM_PAGE = 2000  # rows a listing reads at a time
@@ -404,28 +403,9 @@ class CatalogEntries(Entries):
 
     def page(self, limit: int, order: str = "desc", after: str | None = None, before: str | None = None,
              status: str | None = None) -> tuple[list[dict[str, Any]], bool]:
-        """Read from the index on (created_at, position): the rows of the page and one more, whatever
-        the store's size."""
+        """Read from the index on (created_at, position) (`vscli.paging.sql_page`)."""
         self.flush()
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        ascending = order == "asc"
-        for field, cursor, later in (("after", after, ascending), ("before", before, not ascending)):
-            if cursor is None:
-                continue
-            found = self._query(f"SELECT {CREATED_AT}, position, status FROM files WHERE id = ?", (cursor,))
-            if not found or (status is not None and found[0][2] != status):
-                raise InvalidInput(f"{field}: no object {cursor!r} in this list")
-            where.append(f"({CREATED_AT}, position) {'>' if later else '<'} (?, ?)")
-            params += found[0][:2]
-        from_end = before is not None and after is None  # the last `limit` before the cursor
-        direction = "ASC" if ascending != from_end else "DESC"
-        rows = self._query(f"SELECT id, entry FROM files {'WHERE ' + ' AND '.join(where) if where else ''} "
-                           f"ORDER BY {CREATED_AT} {direction}, position {direction} LIMIT ?", [*params, limit + 1])
-        chosen = self._adopt_all(rows[:limit])
-        if from_end:
-            chosen.reverse()
-        return chosen, len(rows) > limit
+        where, params = (["status = ?"], [status]) if status is not None else ([], [])
+        rows, more = sql_page(self._query, "files", "id, entry", [CREATED_AT, "position"], where, params, limit,
+                              order, after, before)
+        return self._adopt_all(rows), more

@@ -51,8 +51,12 @@ ENVIRONMENT: list[tuple[str, str]] = [
 ]
 
 FILES: list[tuple[str, str]] = [
-    ("files/<file-id>/content", "the uploaded bytes, unchanged"),
-    ("files/<file-id>/file.json", "the OpenAI `file` object and the content's sha256"),
+    ("files/registry.sqlite", "the upload registry (SQLite, WAL): one row per upload (its `file` object, content "
+     "sha256, name, creation time), indexed by id, content and time; its commit is an upload's commit point. A "
+     "workspace of vscli 0.2 gains it from the folders' file.json at its first look"),
+    ("files/<file-id>/content", "the uploaded bytes, unchanged; uploads of identical bytes share them (hard links)"),
+    ("files/<file-id>/file.json", "the OpenAI `file` object and the content's sha256 (what the registry is "
+     "rebuilt from)"),
     ("stores/<vs-id>/store.json", "the `vector_store` object, its model, dimension, chunking strategy and backend"),
     ("stores/<vs-id>/catalog.sqlite", "the store's catalog (SQLite, WAL): one row per `vector_store.file` entry "
      "(each with its upload's sha256 and name), the FAISS segments that hold their vectors, the next serial; "

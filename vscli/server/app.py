@@ -217,8 +217,9 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     @app.get("/v1/files", tags=["files"])
     def list_files(purpose: Optional[str] = None, limit: int = Query(20), order: str = "desc",
                    after: Optional[str] = None, before: Optional[str] = None) -> dict[str, Any]:
-        objs = [public(o) for o in registry.list() if purpose is None or o.get("purpose") == purpose]
-        return paginate(objs, limit, order, after, before)
+        check_page(limit, order)
+        chosen, more = registry.page(limit, order, after, before, purpose)
+        return envelope([public(o) for o in chosen], more)
 
     @app.get("/v1/files/{file_id}", tags=["files"])
     def get_file(file_id: str) -> dict[str, Any]:
