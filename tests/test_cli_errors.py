@@ -42,7 +42,7 @@ def file_id_of(cli) -> str:
     (["status", "nope"], ExitCode.NOT_FOUND, "no vector store"),
     (["status", "vs_000000000000000000000000"], ExitCode.NOT_FOUND, "no vector store"),
     (["query", "nope", "text"], ExitCode.NOT_FOUND, "no vector store"),
-    (["query", "docs", "text", "-k", "0"], ExitCode.USAGE, "between 1 and 50"),
+    (["query", "docs", "text", "-k", "0"], ExitCode.USAGE, "-k must be between 1 and 50"),  # the CLI's name
     (["query", "docs", "text", "-k", "-3"], ExitCode.USAGE, "between 1 and 50"),
     (["query", "docs", "text", "-k", "51"], ExitCode.USAGE, "between 1 and 50"),
     (["query", "docs", "   "], ExitCode.USAGE, "must not be empty"),

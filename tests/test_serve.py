@@ -170,8 +170,10 @@ def test_errors_in_openai_shape(home: Path) -> None:
             client.vector_stores.search(vector_store_id=store.id, query="x", filters={"type": "like", "key": "a",
                                                                                       "value": 1})
         assert '"type" must be one of' in bad.value.body["message"]
-        with pytest.raises(openai.BadRequestError):
+        with pytest.raises(openai.BadRequestError) as many:  # the library names the field; HTTP words it so
             client.vector_stores.search(vector_store_id=store.id, query="x", max_num_results=51)
+        assert many.value.body["message"].startswith("max_num_results must be between 1 and 50")
+        assert many.value.body["param"] == "max_num_results" and "-k" not in many.value.body["message"]
         with pytest.raises(openai.NotFoundError):
             client.vector_stores.files.create(vector_store_id=store.id, file_id="file-nope")
         with pytest.raises(openai.APIStatusError) as big:

@@ -50,22 +50,35 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
 
 
 class VscliError(Exception):
-    """Base class: a message fit for the user and the exit code to leave with."""
+    """Base class: a message fit for the user and the exit code to leave with. ``field``: the input the
+    error is about, by its library name (OpenAI's where it has one: ``max_num_results``), which the
+    message starts with; each front end names it as its users know it (`worded`)."""
 
     exit_code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+    def __init__(self, message: str, exit_code: ExitCode | None = None, field: str | None = None) -> None:
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+        self.field = field
 
     @property
     def message(self) -> str:
         return str(self.args[0])
 
+    def worded(self, names: dict[str, str]) -> str:
+        """The message with its field named as a front end names it (``-k`` for the CLI)."""
+        if self.field is not None and self.field in names and self.message.startswith(self.field):
+            return names[self.field] + self.message[len(self.field):]
+        return self.message
+
 
 class InvalidInput(VscliError):
     exit_code = ExitCode.USAGE
+
+
+class TooLarge(InvalidInput):
+    """An upload over the size limit (HTTP: 413)."""
 
 
 class NotFound(VscliError):

@@ -29,9 +29,10 @@ def parse_filter(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"--filter is not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
+        raise InvalidInput(f"filters is not valid JSON: {exc.msg} at character {exc.pos + 1}",
+                           field="filters") from None
     except RecursionError:  # the JSON decoder recurses per level: hundreds of levels overflow it
-        raise InvalidInput(f"--filter: filters nest deeper than {MAX_DEPTH} levels") from None
+        raise InvalidInput(f"filters: filters nest deeper than {MAX_DEPTH} levels", field="filters") from None
     validate(value)
     return value
 

@@ -48,18 +48,18 @@ RELEVANT = 0.3
 
 def check_k(k: int) -> None:
     if not 1 <= k <= MAX_RESULTS:
-        raise InvalidInput(f"-k must be between 1 and {MAX_RESULTS} (OpenAI's max_num_results), got {k}")
+        raise InvalidInput(f"max_num_results must be between 1 and {MAX_RESULTS}, got {k}", field="max_num_results")
 
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise InvalidInput(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
     return mode
 
 
 def check_fusion(fusion: str) -> str:
     if fusion not in FUSIONS:
-        raise InvalidInput(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}", field="fusion")
     return fusion
 
 
@@ -73,9 +73,9 @@ def parse_min_score(value: str | None) -> float | str | None:
     try:
         number = float(value)
     except ValueError:
-        raise InvalidInput(f"--min-score must be a number, auto or none, got {value!r}") from None
+        raise InvalidInput(f"min_score must be a number, auto or none, got {value!r}", field="min_score") from None
     if math.isnan(number):
-        raise InvalidInput("--min-score must be a number, auto or none, got nan")
+        raise InvalidInput("min_score must be a number, auto or none, got nan", field="min_score")
     return number
 
 

@@ -27,6 +27,7 @@ from vscli.errors import InvalidInput, NotFound, VscliError
 from vscli.extract import UnsupportedType, detect, extract
 from vscli.files import FileRegistry, max_file_bytes
 from vscli.store import Store
+from vscli.uploads import is_hidden
 from vscli.workspace import name_text
 
 
@@ -58,7 +59,7 @@ def scan(root: Path, globs: list[str]) -> tuple[list[LocalFile], list[dict[str, 
     found, skipped, failed = [], [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = name_text(path.relative_to(root).as_posix())  # names that are not UTF-8: `\xNN`
-        if any(part.startswith(".") for part in Path(rel).parts):
+        if is_hidden(Path(rel)):
             continue
         if globs and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in globs):
             continue

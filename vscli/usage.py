@@ -99,8 +99,8 @@ def parse_since(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"--since must be a date such as 2026-12-01 (or an ISO date and time), "
-                           f"got {text!r}") from None
+        raise InvalidInput(f"since must be a date such as 2026-12-01 (or an ISO date and time), "
+                           f"got {text!r}", field="since") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()

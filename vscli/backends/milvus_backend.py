@@ -55,8 +55,8 @@ def has_full_text_search(version: str) -> bool:
 def collection_name(requested: str | None, store_id: str) -> str:
     name = requested or f"vscli_{store_id}"
     if not _NAME.match(name):
-        raise InvalidInput(f"--collection must start with a letter or _ and hold only letters, digits and _ "
-                           f"(at most 255), got {name!r}")
+        raise InvalidInput(f"collection must start with a letter or _ and hold only letters, digits and _ "
+                           f"(at most 255), got {name!r}", field="collection")
     return name
 
 

@@ -39,12 +39,12 @@ def normalise_uri(uri: str) -> str:
     """A server URI as given, a Milvus Lite file as an absolute path (commands may run from anywhere)."""
     uri = uri.strip()
     if not uri:
-        raise InvalidInput("--uri must not be empty")
+        raise InvalidInput("uri must not be empty", field="uri")
     if not is_lite(uri):
         return uri.rstrip("/")
     if not uri.endswith(".db"):
-        raise InvalidInput(f"--uri must be a Milvus Lite file ending in .db or a server address such as "
-                           f"http://localhost:19530, got {uri!r}")
+        raise InvalidInput(f"uri must be a Milvus Lite file ending in .db or a server address such as "
+                           f"http://localhost:19530, got {uri!r}", field="uri")
     return str(Path(uri).expanduser().resolve())
 
 

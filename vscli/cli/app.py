@@ -22,6 +22,11 @@ from vscli.workspace import HOME_ENV, Workspace, user_dir
 
 _debug = False
 
+# The library's names of inputs (`VscliError.field`) -> the options a user of the CLI gives them with.
+FLAGS = {"max_num_results": "-k", "mode": "--mode", "fusion": "--fusion", "min_score": "--min-score",
+         "filters": "--filter", "expires_after_days": "--expires-after-days", "since": "--since",
+         "uri": "--uri", "collection": "--collection"}
+
 
 class VscliGroup(TyperGroup):
     """The root command: every error, whatever raised it, leaves through here."""
@@ -35,7 +40,7 @@ class VscliGroup(TyperGroup):
                 rv = super().main(args=args, prog_name=prog_name or "vscli", complete_var=complete_var,
                                   standalone_mode=False, **extra)
         except VscliError as exc:
-            _fail(exc.message, exc.exit_code, exc)
+            _fail(exc.worded(FLAGS), exc.exit_code, exc)
         except click_errors.NoArgsIsHelpError as exc:
             sys.stdout.write(exc.ctx.get_help() + "\n")
             sys.exit(ExitCode.OK)
@@ -59,8 +64,8 @@ class VscliGroup(TyperGroup):
             _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                   ExitCode.ERROR, exc)
         finally:
-            if "vscli.catalog" in sys.modules:  # let go of store catalogs now, not when collected
-                sys.modules["vscli.catalog"].close_all()
+            if "vscli.sqlitedb" in sys.modules:  # let go of catalogs and the upload registry now
+                sys.modules["vscli.sqlitedb"].close_all()
         sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
 

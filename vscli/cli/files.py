@@ -3,7 +3,6 @@
 
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,8 +16,9 @@ from vscli.cli.progress import ingest_progress
 from vscli.cli.stores import JsonOpt, StoreArg
 from vscli.errors import FilesFailed, InvalidInput, NotFound
 from vscli.extract import extract_text
-from vscli.files import FileRegistry, max_file_bytes, public
+from vscli.files import FileRegistry, public
 from vscli.store import Store, check_environment, resolve_store
+from vscli.uploads import Spooled, files_in, spool
 from vscli.workspace import Workspace, check_text, name_text, os_error
 
 AttrOpt = Annotated[Optional[list[str]], typer.Option(
@@ -28,22 +28,13 @@ NoWaitOpt = Annotated[bool, typer.Option(
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 
 
-@dataclass
-class Input:
-    name: str
-    spool: Path  # the bytes as they were checked, in the files directory: these are the bytes stored
-    digest: str
-    path: Optional[str] = None  # found in a directory given with --recursive: its path relative to it
-
-
 def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Optional[str],
-                 encoding: Optional[str] = None) -> list[Input]:
+                 encoding: Optional[str] = None) -> list[Spooled]:
     """Read and check every input before anything is stored: all are good, or nothing changes.
 
-    Each input is read once, at most limit+1 bytes (so `/dev/zero` or an endless pipe is refused, not
-    read until memory runs out), checked, and spooled: what is stored is what was checked, even if the
-    file changes meanwhile. The caller deletes the spools (`discard`)."""
-    limit = max_file_bytes()
+    Each input is spooled once, within the size limit (`vscli.uploads.spool`: `/dev/zero` or an endless
+    pipe is refused, not read until memory runs out), and its text checked: what is stored is what was
+    checked, even if the file changes meanwhile. The caller deletes the spools (`discard`)."""
     sources: list[tuple[str, Optional[Path], Optional[str]]] = []
     for raw in paths:
         if raw == "-":
@@ -59,7 +50,7 @@ def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Opt
         if stat.S_ISDIR(mode):
             if not recursive:
                 raise InvalidInput(f"{name_text(raw)} is a directory (use --recursive to upload the files in it)")
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            found = files_in(path)
             if not found:
                 raise InvalidInput(f"{name_text(raw)} holds no files to upload")
             sources.extend((name_text(p.name), p, name_text(p.relative_to(path).as_posix())) for p in found)
@@ -70,59 +61,29 @@ def _read_inputs(ws: Workspace, paths: list[str], recursive: bool, filename: Opt
             sources.append((filename or name_text(path.name), path, None))
     if filename and len(sources) > 1:
         raise InvalidInput("--filename names a single upload; got several files")
-    inputs: list[Input] = []
+    inputs: list[Spooled] = []
     try:
         for name, source, relative in sources:
-            data = _read_bounded(name, source, limit)
-            extract_text(data, name_text(str(source)) if source else name, encoding)
-            inputs.append(_spool(ws, name, data))
-            inputs[-1].path = relative
+            shown = name_text(str(source)) if source else name
+            if source is None:
+                inputs.append(spool(ws, sys.stdin.buffer, shown))
+            else:
+                try:
+                    with source.open("rb") as handle:
+                        inputs.append(spool(ws, handle, shown, where=source))
+                except OSError as exc:
+                    raise os_error("read", source, exc) from exc
+            inputs[-1].name, inputs[-1].relative = name, relative
+            extract_text(inputs[-1].read(), shown, encoding)
     except BaseException:
         discard(inputs)
         raise
     return inputs
 
 
-def _read_bounded(name: str, path: Optional[Path], limit: int) -> bytes:
-    """At most limit+1 bytes of a file or of standard input: one more than allowed says it is too big."""
-    try:
-        if path is None:
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with path.open("rb") as f:
-                data = f.read(limit + 1)
-    except OSError as exc:
-        raise os_error("read", path or Path("-"), exc) from exc
-    if len(data) > limit:
-        shown_name = name_text(str(path)) if path else name
-        raise InvalidInput(f"{shown_name}: file is over the limit of {limit} bytes "
-                           f"(set VSCLI_MAX_FILE_BYTES to change it)")
-    return data
-
-
-def _spool(ws: Workspace, name: str, data: bytes) -> Input:
-    """Write checked bytes beside the uploads, to be moved into place by `FileRegistry.add_path`."""
-    import hashlib
-    import os
-    import tempfile
-
-    ws.ensure()
-    try:
-        fd, spool = tempfile.mkstemp(prefix=".upload-", dir=ws.files_dir)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-    except OSError as exc:
-        raise os_error("write to", ws.files_dir, exc) from exc
-    return Input(name, Path(spool), hashlib.sha256(data).hexdigest())
-
-
-def discard(inputs: list[Input]) -> None:
+def discard(inputs: list[Spooled]) -> None:
     for item in inputs:
-        item.spool.unlink(missing_ok=True)
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+        item.discard()
 
 
 def _process(store: Store, todo: list[str], no_wait: bool, quiet: bool) -> None:
@@ -217,7 +178,7 @@ def upload(
                 ids.append(existing)
                 reused += 1
                 continue
-            obj, new = registry.add_path(item.spool, item.name, digest=item.digest, encoding=encoding)
+            obj, new = registry.add_path(item.path, item.name, digest=item.digest, encoding=encoding)
             ids.append(obj["id"])
             reused += not new
     finally:
@@ -231,7 +192,7 @@ def upload(
         # holds when two processes upload the same bytes at once.
         # Files found in a directory carry their path in it, as `sync` records it (an explicit --attr
         # path=... wins): results then tell apart the README.md of every folder.
-        paths_of = [{"path": item.path} if item.path else {} for item in inputs]
+        paths_of = [{"path": item.relative} if item.relative else {} for item in inputs]
         ids, todo = target.attach_content(ids, attributes, worker=None if no_wait else liveness.this_process(),
                                           own_attributes=paths_of)
     if not as_json:

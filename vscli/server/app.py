@@ -7,12 +7,9 @@ Every endpoint calls the library; errors leave in OpenAI's shape, ``{"error": {"
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vscli import chunking, liveness, usage
-from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, Unavailable, VscliError
+from vscli.errors import CorruptData, InvalidInput, NotFound, StoreExpired, TooLarge, Unavailable, VscliError
 from vscli.files import FileRegistry, max_file_bytes, public
 from vscli.search import Searcher, check_k, page
 from vscli.server.chat_proxy import forward
@@ -36,6 +33,7 @@ from vscli.server.near_ai import near_ai_results
 from vscli.server.origin import host_names, refusal
 from vscli.server.processing import Processor
 from vscli.store import Store, create_store, delete_uploads, store_objects
+from vscli.uploads import spool
 from vscli.workspace import Workspace
 
 # OpenAI's rankers, and vscli's modes by name. "none" is OpenAI's "no re-ranking": vscli has no re-ranker
@@ -43,7 +41,7 @@ from vscli.workspace import Workspace
 RANKERS = {"auto": "hybrid", "default-2024-11-15": "hybrid", "none": "hybrid", "hybrid": "hybrid",
            "vector": "vector", "keyword": "keyword"}
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
-_STATUS = {InvalidInput: 400, StoreExpired: 400, NotFound: 404, CorruptData: 500, Unavailable: 503}
+_STATUS = {TooLarge: 413, InvalidInput: 400, StoreExpired: 400, NotFound: 404, CorruptData: 500, Unavailable: 503}
 _STORE_IN_PATH = re.compile(r"^/v1/vector_stores/(vs_[A-Za-z0-9]+)")
 
 
@@ -114,6 +112,11 @@ class SearchRequest(Body):
     full_files: Optional[bool] = None  # sent by NEAR AI's hub client only: answer its list shape
 
 
+# The library's names of inputs (`VscliError.field`) -> where they are in a request; OpenAI's error
+# object names it as `param`.
+PARAMS = {"expires_after_days": "expires_after.days", "min_score": "ranking_options.score_threshold"}
+
+
 def error_response(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
     kind = {401: "authentication_error", 404: "invalid_request_error", 413: "invalid_request_error"}.get(
         status, "invalid_request_error" if status < 500 else "server_error")
@@ -141,7 +144,8 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
     @app.exception_handler(VscliError)
     def vscli_error(request: Request, exc: VscliError) -> JSONResponse:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
-        return error_response(status, exc.message)
+        param = PARAMS.get(exc.field or "", exc.field)
+        return error_response(status, exc.worded(PARAMS), param=param)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -191,28 +195,14 @@ def create_app(ws: Workspace, api_key: str | None = None, processor: Processor |
                     purpose: str = Form(...)) -> Any:
         if purpose not in PURPOSES:
             raise InvalidInput(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose[:40]!r}")
-        limit = max_file_bytes()
-        ws.ensure()
-        fd, name = tempfile.mkstemp(prefix=".upload-", dir=ws.files_dir)
-        tmp = Path(name)
+        spooled = spool(ws, file.file, Path(file.filename or "upload").name)  # the size limit: 413
         try:
-            size = 0
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:  # from the spooled request body to the workspace, in blocks
-                while block := file.file.read(1 << 20):
-                    size += len(block)
-                    if size > limit:
-                        return error_response(413, f"the upload is larger than the limit of {limit} bytes")
-                    out.write(block)
-                    digest.update(block)
-            if size == 0:
-                raise InvalidInput("the uploaded file is empty")
-            obj, _ = registry.add_path(tmp, Path(file.filename or "upload").name, purpose, digest.hexdigest(),
+            obj, _ = registry.add_path(spooled.path, spooled.name, purpose, spooled.digest,
                                        reuse=False)  # as in OpenAI, every upload is its own file
-            request.state.bytes_stored = size  # for the usage log
+            request.state.bytes_stored = spooled.size  # for the usage log
             return public(obj)
         finally:
-            tmp.unlink(missing_ok=True)
+            spooled.discard()
 
     @app.get("/v1/files", tags=["files"])
     def list_files(purpose: Optional[str] = None, limit: int = Query(20), order: str = "desc",

@@ -55,7 +55,8 @@ def create_store(
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     if expires_after_days is not None and not 1 <= expires_after_days <= 365:
-        raise InvalidInput(f"--expires-after-days must be between 1 and 365, got {expires_after_days}")
+        raise InvalidInput(f"expires_after_days must be between 1 and 365, got {expires_after_days}",
+                           field="expires_after_days")
     store_id = new_id("vs_")
     spec = new_spec(backend, uri, collection, store_id)
     dimension = _model_dimension(model)
