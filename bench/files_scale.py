@@ -74,9 +74,10 @@ def median_of(runs: list[list[str]], env: dict[str, str]) -> float:
 
 PAGE_OF_UPLOADS = """
 import sys, time
+from pathlib import Path
 from vscli.files import FileRegistry
 from vscli.workspace import Workspace
-registry = FileRegistry(Workspace(sys.argv[1]))
+registry = FileRegistry(Workspace(Path(sys.argv[1])))
 began = time.perf_counter()
 page, more = registry.page(20, "desc", after=sys.argv[2])
 print(time.perf_counter() - began)

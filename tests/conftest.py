@@ -117,3 +117,24 @@ def assert_clean_error(result: Result, code: int, fragment: str = "") -> None:
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert fragment.lower() in lines[0].lower(), (fragment, lines[0])
+
+
+def assert_same_pages(read: Callable[..., tuple[list, bool]], listed: Callable[..., tuple[list, bool]],
+                      cursors: list[str | None], limits: tuple[int, ...]) -> None:
+    """A page read through an index in SQL is the page listed in memory, for both orders, these limits
+    and every pair of cursors (a cursor not in the list: the same error). Each is called with
+    ``(limit, order, after, before)``."""
+    from vscli.errors import InvalidInput
+
+    for order in ("asc", "desc"):
+        for limit in limits:
+            for after in cursors:
+                for before in cursors:
+                    try:
+                        expected = listed(limit, order, after, before)
+                    except InvalidInput as exc:
+                        with pytest.raises(InvalidInput, match=str(exc).split(":")[0]):
+                            read(limit, order, after, before)
+                        continue
+                    got = read(limit, order, after, before)
+                    assert ([o["id"] for o in got[0]], got[1]) == ([o["id"] for o in expected[0]], expected[1])

@@ -17,12 +17,22 @@ from vscli.manifests import check_state, entry_problem
 FILENAME = "catalog.sqlite"
 SCHEMA_VERSION = 2  # PRAGMA user_version: what a later vscli upgrades from (`MIGRATIONS`)
 
+
+def _count(row: str, sign: str) -> str:
+    """The statements that add (``+``) or take (``-``) a ``new`` or ``old`` row to or from its totals."""
+    where = f"WHERE status = {row}.status AND live = ({row}.serial IS NOT NULL)"
+    made = (f"INSERT INTO totals SELECT {row}.status, {row}.serial IS NOT NULL, 0, 0, 0 "
+            f"WHERE NOT EXISTS (SELECT 1 FROM totals {where});\n") if sign == "+" else ""
+    return (made + f"UPDATE totals SET files = files {sign} 1, vectors = vectors {sign} {row}.vectors, "
+            f"usage_bytes = usage_bytes {sign} {row}.usage_bytes {where};")
+
+
 # Version 2: the files per status, their vectors and bytes are kept in ``totals`` by triggers, so `status`
 # and the merge policy read a few rows, not a sum over every file; and an index orders the files by their
 # ``created_at`` (then attach order), so a page of the server's listing is read without the rest. Both
 # live in the file: a vscli that knows only version 1 keeps them true when it writes. (No INSERT OR IGNORE
 # in a trigger: the upsert that fires it would decide its conflicts.)
-TOTALS = """
+TOTALS = f"""
 CREATE TABLE totals (
     status TEXT NOT NULL,
     live INTEGER NOT NULL,  -- 1: has a serial (a completed file's chunks and vectors are in the indexes)
@@ -31,27 +41,10 @@ CREATE TABLE totals (
     usage_bytes INTEGER NOT NULL,
     PRIMARY KEY (status, live)
 ) WITHOUT ROWID;
-CREATE TRIGGER files_added AFTER INSERT ON files BEGIN
-    INSERT INTO totals SELECT new.status, new.serial IS NOT NULL, 0, 0, 0 WHERE NOT EXISTS (
-        SELECT 1 FROM totals WHERE status = new.status AND live = (new.serial IS NOT NULL));
-    UPDATE totals SET files = files + 1, vectors = vectors + new.vectors,
-        usage_bytes = usage_bytes + new.usage_bytes
-        WHERE status = new.status AND live = (new.serial IS NOT NULL);
-END;
-CREATE TRIGGER files_removed AFTER DELETE ON files BEGIN
-    UPDATE totals SET files = files - 1, vectors = vectors - old.vectors,
-        usage_bytes = usage_bytes - old.usage_bytes
-        WHERE status = old.status AND live = (old.serial IS NOT NULL);
-END;
+CREATE TRIGGER files_added AFTER INSERT ON files BEGIN {_count("new", "+")} END;
+CREATE TRIGGER files_removed AFTER DELETE ON files BEGIN {_count("old", "-")} END;
 CREATE TRIGGER files_changed AFTER UPDATE OF status, serial, vectors, usage_bytes ON files BEGIN
-    UPDATE totals SET files = files - 1, vectors = vectors - old.vectors,
-        usage_bytes = usage_bytes - old.usage_bytes
-        WHERE status = old.status AND live = (old.serial IS NOT NULL);
-    INSERT INTO totals SELECT new.status, new.serial IS NOT NULL, 0, 0, 0 WHERE NOT EXISTS (
-        SELECT 1 FROM totals WHERE status = new.status AND live = (new.serial IS NOT NULL));
-    UPDATE totals SET files = files + 1, vectors = vectors + new.vectors,
-        usage_bytes = usage_bytes + new.usage_bytes
-        WHERE status = new.status AND live = (new.serial IS NOT NULL);
+    {_count("old", "-")} {_count("new", "+")}
 END;
 CREATE INDEX files_created ON files(coalesce(json_extract(entry, '$.created_at'), 0), position);
 """

@@ -317,7 +317,8 @@ class CatalogEntries(Entries):
     def totals_agree(self) -> bool:
         if "FROM totals" not in self._totals():
             return True  # none kept yet (schema 1)
-        kept = {tuple(r[:2]): tuple(r[2:]) for r in self._query("SELECT * FROM totals WHERE files != 0")}
+        kept = {tuple(r[:2]): tuple(r[2:])
+                for r in self._query("SELECT * FROM totals WHERE files OR vectors OR usage_bytes")}
         counted = {tuple(r[:2]): tuple(r[2:]) for r in self._query(RECOUNTED)}
         return kept == counted
 
