@@ -9,7 +9,6 @@ cannot read when a store processes it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -56,6 +55,8 @@ def spool(ws: Workspace, source: BinaryIO, name: str, limit: int | None = None, 
     `max_file_bytes`), so a device or an endless pipe is refused, never read until memory or the disk
     runs out. TooLarge past the limit, InvalidInput when empty; nothing is kept then. ``where``: the
     source's path, named when it cannot be read."""
+    import hashlib  # loads OpenSSL: not on `--help`'s path
+
     limit = max_file_bytes() if limit is None else limit
     ws.ensure()
     try:

@@ -11,7 +11,6 @@ cache dir (`VSCLI_CACHE_DIR` overrides it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -43,6 +42,8 @@ def cache_dir(resolved_model: str) -> Path:
             st = (path / weights).stat()
             fingerprint += [weights, str(st.st_size), str(st.st_mtime_ns)]
             break
+    import hashlib  # loads OpenSSL: kept off `status`'s path until a key is needed
+
     key = hashlib.sha256("|".join(fingerprint).encode()).hexdigest()[:20]
     return cache_root() / "onnx" / key
 
