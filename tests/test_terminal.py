@@ -75,3 +75,17 @@ def test_tables_colour_only_on_a_terminal_without_no_color(home: Path) -> None:
     assert rc == 0 and b"docs" in shown and ESC not in shown
     piped = run_vscli("ls", home=home)
     assert piped.stdout.startswith(b"ID\tNAME\t") and ESC not in piped.stdout
+
+
+def test_indexing_an_older_workspaces_uploads_is_said_on_a_terminal(tmp_path: Path, home: Path) -> None:
+    """A workspace of vscli 0.2 has upload folders and no registry: the first command indexes them (a
+    large workspace: seconds), and says so on a terminal, never on a pipe."""
+    source = tmp_path / "note.txt"
+    source.write_text("a note\n")
+    file_id = run_vscli("upload", str(source), home=home).stdout.decode().strip()
+    (home / "files" / "registry.sqlite").unlink()
+    rc, shown, piped = _run_with_tty(["cat", file_id], home, "stderr")
+    assert rc == 0 and b"indexing the workspace's uploads" in shown and piped == b"a note\n"
+    (home / "files" / "registry.sqlite").unlink()
+    piped_run = run_vscli("cat", file_id, home=home)
+    assert piped_run.returncode == 0 and piped_run.stderr == b"" and piped_run.stdout == b"a note\n"

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vscli import sqlitedb
+from vscli import notices, sqlitedb
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
 from vscli.manifests import check_file_object
 from vscli.paging import sql_page
@@ -335,8 +335,9 @@ class FileRegistry:
     def _folders(self, repair: bool) -> Iterator[dict[str, Any]]:
         """The `file` object of every upload folder with its bytes; one whose file.json is damaged or
         missing gets one made from its bytes (``repair``: written, the damaged one kept beside it)."""
-        if not self.ws.files_dir.is_dir():
+        if not self._old_uploads():
             return
+        notices.announce("indexing the workspace's uploads (once, for this version of vscli)")
         for folder in sorted(self.ws.files_dir.iterdir()):
             if not folder.name.startswith("file-") or not (folder / "content").is_file():
                 continue
