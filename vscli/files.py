@@ -189,12 +189,11 @@ class FileRegistry:
         with self._damage():
             conn = sqlitedb.connect(self.path, write=True, probe="")
         try:
-            with self._damage():
-                conn.execute("BEGIN IMMEDIATE")
-            yield conn
             try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
                 conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
+            except sqlite3.DatabaseError as exc:  # a full disk, a read-only file system, or damage
                 raise _failed_write(self.path, exc) from exc
         finally:
             if conn.in_transaction:
@@ -463,11 +462,5 @@ class FileRegistry:
 
 
 def _failed_write(path: Path, exc: sqlite3.Error) -> VscliError:
-    """A write SQLite refused, in the words `os_error` uses for files (a full disk, a read-only file
-    system), or as damage."""
-    text = str(exc).lower()
-    reason = ("no space left on device" if "full" in text else "read-only file system" if "readonly" in text
-              else None)
-    if reason is None:
-        return CorruptData(f"corrupted upload registry {path}: {exc}")
-    return VscliError(f"cannot write {path}: {reason}")
+    """A write the registry refused (`vscli.sqlitedb.refused_write`), or its damage."""
+    return sqlitedb.refused_write(path, exc) or CorruptData(f"corrupted upload registry {path}: {exc}")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vscli.errors import VscliError
+
 
 class _Connection(sqlite3.Connection):
     """A connection `close_all` can find (sqlite3's own cannot be weakly referenced)."""
@@ -69,6 +71,16 @@ def connect(path: Path, write: bool, probe: str) -> sqlite3.Connection:
         conn.close()
         conn = open_connection(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     return conn
+
+
+def refused_write(path: Path, exc: sqlite3.Error) -> VscliError | None:
+    """A write SQLite refused for a reason outside the file, in the words `os_error` uses for files (a
+    full disk, a read-only file system) or a lock held too long; None: the file itself is at fault (the
+    caller says it is damaged)."""
+    text = str(exc).lower()
+    reason = ("no space left on device" if "full" in text else "read-only file system" if "readonly" in text
+              else "another process held it too long" if "locked" in text or "busy" in text else None)
+    return VscliError(f"cannot write {path}: {reason}") if reason else None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

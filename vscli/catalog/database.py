@@ -111,14 +111,8 @@ def reading(path: Path) -> Iterator[None]:
 
 
 def failed_write(path: Path, exc: sqlite3.Error) -> VscliError:
-    """A write the catalog refused, in the words `os_error` uses for files (a full disk, a read-only
-    file system), or as damage."""
-    text = str(exc).lower()
-    reason = ("no space left on device" if "full" in text else "read-only file system" if "readonly" in text
-              else None)
-    if reason is None:
-        return damaged(path, exc)
-    return VscliError(f"cannot write {path}: {reason}")
+    """A write the catalog refused (`vscli.sqlitedb.refused_write`), or its damage."""
+    return sqlitedb.refused_write(path, exc) or damaged(path, exc)
 
 
 def read_version(conn: sqlite3.Connection) -> int:
