@@ -272,13 +272,13 @@ class FileRegistry:
             raise os_error("write to", self.ws.files_dir, exc) from exc
         folder = self.ws.file_dir(obj["id"])
         try:
-            if not self._link_twin(obj, tmp / "content"):
+            if self._link_twin(obj, tmp / "content"):
                 if isinstance(content, Path):
-                    os.replace(content, tmp / "content")
-                else:
-                    (tmp / "content").write_bytes(content)
-            if isinstance(content, Path):
-                content.unlink(missing_ok=True)
+                    content.unlink(missing_ok=True)  # the twin's bytes serve: these are not kept
+            elif isinstance(content, Path):
+                os.replace(content, tmp / "content")
+            else:
+                (tmp / "content").write_bytes(content)
             write_json(tmp / "file.json", obj)
             os.replace(tmp, folder)
         except OSError as exc:

@@ -87,6 +87,11 @@ def row(file_id: str, position: int, entry: dict[str, Any]) -> tuple[Any, ...]:
             int(entry.get("usage_bytes") or 0), private.get("sha256"), dumps(entry))
 
 
+def _rows(state: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a whole state's entries, in attach order."""
+    return (row(file_id, position, entry) for position, (file_id, entry) in enumerate(state["files"].items(), start=1))
+
+
 def connect(path: Path, write: bool) -> sqlite3.Connection:
     """A connection in autocommit mode (`vscli.sqlitedb.connect`: a reader's may not write); a writer's
     first upgrades a catalog of an older vscli (a reader never waits for the write lock: it reads an
@@ -127,8 +132,7 @@ def create(path: Path, state: dict[str, Any]) -> None:
     into place (`vscli.sqlitedb.build`), so a kill at any moment leaves no catalog or a whole one.
     Refuses nothing: ``state`` is checked by the caller."""
     def fill(conn: sqlite3.Connection) -> None:
-        conn.executemany(UPSERT, (row(file_id, position, entry) for position, (file_id, entry)
-                                   in enumerate(state["files"].items(), start=1)))
+        conn.executemany(UPSERT, _rows(state))
         write_meta(conn, state, version=1)
 
     sqlitedb.build(path, SCHEMA, SCHEMA_VERSION, fill)
@@ -142,8 +146,7 @@ def replace(path: Path, state: dict[str, Any]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         version = read_version(conn)
         conn.execute("DELETE FROM files")
-        conn.executemany(UPSERT, (row(file_id, position, entry) for position, (file_id, entry)
-                                   in enumerate(state["files"].items(), start=1)))
+        conn.executemany(UPSERT, _rows(state))
         write_meta(conn, state, version + 1)
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -305,18 +305,20 @@ class CatalogEntries(Entries):
 
     # ---- questions about all files, in SQL (after a writer's changes are flushed) ------------------------
 
-    def _totals(self) -> str:
-        """Where the files per status and their sums are read: the few rows the triggers of a catalog of
-        schema 2 keep, or (a catalog of vscli 0.2 not written since) the files themselves."""
+    def _keeps_totals(self) -> bool:
+        """Whether the catalog's triggers keep `totals` (schema 2; a catalog of schema 1 not written since
+        has none)."""
         if self._kept_totals is None:
             self._kept_totals = int(self._query("PRAGMA user_version")[0][0]) >= 2
-        if self._kept_totals:
-            return "SELECT status, live, files, vectors, usage_bytes FROM totals"
-        return RECOUNTED
+        return self._kept_totals
+
+    def _totals(self) -> str:
+        """Where the files per status and their sums are read: the few rows kept, or the files themselves."""
+        return "SELECT status, live, files, vectors, usage_bytes FROM totals" if self._keeps_totals() else RECOUNTED
 
     def totals_agree(self) -> bool:
-        if "FROM totals" not in self._totals():
-            return True  # none kept yet (schema 1)
+        if not self._keeps_totals():
+            return True
         kept = {tuple(r[:2]): tuple(r[2:])
                 for r in self._query("SELECT * FROM totals WHERE files OR vectors OR usage_bytes")}
         counted = {tuple(r[:2]): tuple(r[2:]) for r in self._query(RECOUNTED)}
