@@ -230,10 +230,9 @@ def test_interrupted_writes_never_duplicate_chunks(cli, dataset: Path, tmp_path:
 
 
 def test_a_writer_killed_while_milvus_lite_flushes(cli, dataset: Path, tmp_path: Path, home: Path) -> None:
-    """Milvus Lite 3.2 replays a killed writer's log into memory even where the rows were already flushed
-    to disk, and until the next flush its queries return them twice: doctor, right after a kill -9 of an
-    upload, saw every file of the last commit with doubled vectors (CI). vscli flushes such collections
-    when it opens the file."""
+    """Milvus Lite 3.2 replays a killed writer's log even where its rows were already flushed to disk,
+    and its queries then return them twice: doctor, right after a kill -9 of an upload, saw files of the
+    last commit with doubled vectors (CI). vscli deletes such flushed logs before it opens the file."""
     uri = str(tmp_path / "v.db")
     assert cli("create", "docs", "--backend", "milvus", "--uri", uri).exit_code == 0
     assert cli("upload", *map(str, sorted(dataset.glob("*.md"))), "--store", "docs", "-q").exit_code == 0
@@ -254,8 +253,30 @@ def test_a_writer_killed_while_milvus_lite_flushes(cli, dataset: Path, tmp_path:
     report = cli("doctor", "docs", "--json")
     assert report.exit_code == 0 and json.loads(report.stdout)["healthy"], report.stdout
     assert json.loads(report.stdout)["vectors_checked"] == before
-    hits = json.loads(cli("query", "docs", "data mining", "--mode", "vector", "-k", "20", "--json").stdout)["data"]
-    assert len({(h["file_id"], h["content"][0]["text"]) for h in hits}) == len(hits)  # no hit twice
+    assert not list(Path(uri).glob("collections/*/wal/*.arrow"))
+    for mode in ("vector", "keyword"):
+        hits = json.loads(cli("query", "docs", "data mining", "--mode", mode, "-k", "20", "--json").stdout)["data"]
+        assert hits and len({(h["file_id"], h["content"][0]["text"]) for h in hits}) == len(hits)  # none twice
+
+
+def test_index_files_cut_short_by_a_kill_are_built_again(cli, dataset: Path, tmp_path: Path, home: Path) -> None:
+    """Milvus Lite writes a data file's index files in place; a kill while it writes one leaves it short
+    (CI saw one of 0 bytes), and every later load failed with "File is too small: 0", doctor included.
+    They are derived from the data files: vscli deletes them and Milvus Lite builds them again."""
+    uri = str(tmp_path / "v.db")
+    assert cli("create", "docs", "--backend", "milvus", "--uri", uri).exit_code == 0
+    assert cli("upload", *map(str, sorted(dataset.glob("*.md"))), "--store", "docs", "-q").exit_code == 0
+    expected = cli("query", "docs", "data mining", "--json").stdout
+    index_files = sorted(Path(uri).glob("collections/*/partitions/*/indexes/*"))
+    assert len(index_files) >= 2  # the vectors' and the serial's
+    index_files[0].write_bytes(b"")
+    with index_files[1].open("r+b") as handle:
+        handle.truncate(index_files[1].stat().st_size // 2)
+    report = run_vscli("doctor", "docs", "--json", home=home)
+    assert report.returncode == 0 and json.loads(report.stdout)["healthy"], report.stderr
+    assert all(path.stat().st_size > 16 for path in index_files)  # built again
+    index_files[1].write_bytes(b"")
+    assert cli("query", "docs", "data mining", "--json").stdout == expected
 
 
 def test_doctor_and_a_collection_dropped_outside_vscli(cli, dataset: Path, tmp_path: Path, home: Path) -> None:

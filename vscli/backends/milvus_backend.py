@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import index as vindex
-from vscli.backends.milvus_connection import connect, is_lite, translated
+from vscli.backends.milvus_connection import connect, drop_index_files, is_lite, translated
 from vscli.errors import BackendError, CorruptData, InvalidInput
+from vscli.notices import announce
 from vscli.workspace import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -174,8 +175,21 @@ class MilvusBackend:
         self._check(client)
         state = client.get_load_state(self.collection).get("state")
         if getattr(state, "name", str(state)) != "Loaded":
-            client.load_collection(self.collection)
+            self._load(client)
         ready.add(self.collection)
+
+    def _load(self, client: Any) -> None:
+        """Load the collection for search. A Milvus Lite file whose index files a kill tore cannot be
+        loaded until they are gone: they are derived from the data files, so they are deleted and built
+        again (doctor and every command then work; nothing the store holds is lost)."""
+        try:
+            client.load_collection(self.collection)
+        except Exception:
+            if not (is_lite(self.uri) and drop_index_files(self.uri, self.collection)):
+                raise
+            announce(f"rebuilding the Milvus Lite index of {self.collection} (its files were cut short by an "
+                     "interrupted write)")
+            client.load_collection(self.collection)
 
     def _count(self, client: Any) -> int:
         rows = client.query(self.collection, filter="", output_fields=["count(*)"])

@@ -11,8 +11,10 @@ file's ``milvus_token``; it is never written into a store's manifest.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
 CONNECT_TIMEOUT = 10.0  # seconds to reach a server before giving up
 LITE_WAIT_ENV = "VSCLI_MILVUS_LITE_WAIT"
 LITE_WAIT = 120  # seconds to wait for another process to release a Milvus Lite file
+_LOG_NUMBER = re.compile(r"wal_(?:data|delta)_(\d+)\.arrow")
 _CLIENTS: dict[tuple[str, str], list[Any]] = {}  # (uri, token) -> [client, users]
 _GUARD = threading.RLock()
 _token_flag: str | None = None
@@ -115,7 +118,7 @@ def _open(uri: str, token: str) -> Any:
     deadline = time.monotonic() + wait
     failed_while_free = 0
     while True:
-        unflushed = _unflushed_logs(uri)
+        _drop_flushed_logs(uri)
         try:
             client = MilvusClient(uri=uri)
         except Exception as exc:
@@ -131,38 +134,74 @@ def _open(uri: str, token: str) -> Any:
                 ) from exc
             time.sleep(0.2)
             continue
-        # Milvus Lite (3.2) replays a killed writer's log into memory, where rows it had already flushed
-        # count twice in queries until a flush writes them once more: flush those collections first.
-        try:
-            for name in unflushed:
-                if client.has_collection(name):
-                    client.flush(name)
-        except BaseException:
-            _release(uri, client)
-            raise
         return client
 
 
-def _unflushed_logs(uri: str) -> list[str]:
-    """The collections of a Milvus Lite file with a write-ahead log left. A clean close flushes and
-    deletes the log, so with the file free it means the last process to write to them was killed."""
-    return sorted({log.parent.parent.name for log in Path(uri).glob("collections/*/wal/*.arrow")})
+@contextmanager
+def _lite_lock(uri: str) -> Iterator[bool | None]:
+    """Hold the Milvus Lite file's lock for the block: yields True when held, False when another
+    process has the file open, None when there is no file to lock (not made yet, or not writable)."""
+    import fcntl
+
+    try:
+        handle = open(Path(uri) / "LOCK", "a")
+    except OSError:
+        yield None
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _lite_busy(uri: str) -> bool:
     """Whether another process holds the Milvus Lite file's lock."""
-    import fcntl
+    with _lite_lock(uri) as held:
+        return held is False
 
-    try:
-        with open(Path(uri) / "LOCK", "a") as handle:
+
+def _drop_flushed_logs(uri: str) -> None:
+    """Delete the write-ahead logs a killed process left after their rows were flushed.
+
+    Milvus Lite (3.2) flushes a log by writing its rows to a data file, recording that file in the
+    collection's manifest together with the number of the next log, and only then deleting the log. A
+    kill between the last two steps leaves a log whose rows are already on disk; the next open replays it
+    with the same sequence numbers, which Milvus Lite does not tell apart, so those rows count twice (seen
+    as a file with doubled vectors after a kill -9 in CI). A log numbered below the manifest's active one
+    has been flushed, so it is deleted before the file is opened, with its lock held."""
+    collections = sorted(Path(uri).glob("collections/*/manifest.json"))
+    if not collections:
+        return
+    with _lite_lock(uri) as held:
+        if not held:
+            return  # open in another process, which has replayed its logs already
+        for manifest in collections:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except OSError:
-        return False
-    return False
+                active = json.loads(manifest.read_text(encoding="utf-8")).get("active_wal_number")
+            except (OSError, ValueError, AttributeError):
+                continue  # Milvus Lite reports a manifest it cannot read itself
+            if not isinstance(active, int):
+                continue
+            for log in manifest.parent.glob("wal/wal_*.arrow"):
+                number = _LOG_NUMBER.fullmatch(log.name)
+                if number and int(number.group(1)) < active:
+                    log.unlink(missing_ok=True)
+
+
+def drop_index_files(uri: str, collection: str) -> bool:
+    """Delete the index files Milvus Lite builds for a collection's data files (it builds them again
+    when it loads the collection). It writes them in place, so a kill while one is written leaves it torn,
+    and every later load fails ("File is too small: 0"). Returns whether there were any."""
+    found = list(Path(uri).glob(f"collections/{collection}/partitions/*/indexes/*"))
+    for index_file in found:
+        index_file.unlink(missing_ok=True)
+    return bool(found)
 
 
 def _release(uri: str, client: Any) -> None:
