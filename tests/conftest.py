@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 from typer.testing import CliRunner, Result
 
-from vscli.cli import app
+from vscli.cli import commands
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "dataset"
@@ -58,7 +58,7 @@ def cli() -> Callable[..., Result]:
     runner = CliRunner()
 
     def run(*args: str, input: str | bytes | None = None) -> Result:
-        return runner.invoke(app, list(args), input=input)
+        return runner.invoke(commands(), list(args), input=input)
 
     return run
 

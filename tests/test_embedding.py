@@ -94,3 +94,24 @@ def test_ingest_runs_on_the_onnx_export_with_the_same_windows_and_vectors(embedd
     q = fast.embed_query("where is the spare key to the lantern room hidden?")
     best = [max(float(vectors[i] @ q) for i in np.flatnonzero(owners == t)) for t in (0, 1)]
     assert best[0] > best[1] + 0.15, best  # the secret, past 256 pieces, reached a vector
+
+
+def test_ingest_sessions_side_by_side_give_the_vectors_of_one(embedder) -> None:
+    """Ingest runs one single-threaded session per core, each batch on whichever is free: the vectors
+    must be those of one session, each in its window's place, with every window reported once."""
+    from vscli.embedding import resolve_model
+    from vscli.embedding.onnx_query import cache_dir, read_meta
+
+    resolved = resolve_model("all-MiniLM-L6-v2")
+    load_embedder("all-MiniLM-L6-v2")  # makes the export if this run has not yet
+    meta = read_meta(resolved)
+    assert meta is not None
+    texts = [FILLER * (i % 7 + 1) + f" item {i}" for i in range(45)] + [FILLER * 30 + SECRET]
+    one = OnnxDocumentEmbedder("all-MiniLM-L6-v2", cache_dir(resolved), meta, threads=1)
+    several = OnnxDocumentEmbedder("all-MiniLM-L6-v2", cache_dir(resolved), meta, threads=3)
+    assert len(one.encoders) == 1 and len(several.encoders) == 3
+    reported: list[int] = []
+    vectors, owners = several.embed_documents(texts, progress=reported.append)
+    expected, expected_owners = one.embed_documents(texts)
+    assert owners.tolist() == expected_owners.tolist() and sum(reported) == len(owners) > len(texts)
+    assert float(np.abs(vectors - expected).max()) < 1e-5

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import BACKENDS, assert_clean_error
-from vscli.cli import app
+from vscli.cli import commands
 from vscli.cli.options import parse_where
 from vscli.errors import ExitCode, InvalidInput
 from vscli.filters import matches, validate
@@ -69,13 +69,13 @@ def store_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         if request.param == "milvus":
             mp.setenv("VSCLI_BACKEND", "milvus")
             mp.setenv("VSCLI_MILVUS_URI", str(home / "milvus.db"))
-        assert runner.invoke(app, ["--home", str(home), "create", "docs"]).exit_code == 0
+        assert runner.invoke(commands(), ["--home", str(home), "create", "docs"]).exit_code == 0
         for name, attrs in FILES.items():
             (folder / name).write_text(TEXTS[name] + "\n")
             args = ["--home", str(home), "upload", str(folder / name), "--store", "docs", "-q"]
             for attr in attrs:
                 args += ["--attr", attr]
-            result = runner.invoke(app, args)
+            result = runner.invoke(commands(), args)
             assert result.exit_code == 0, result.output
         yield home
 

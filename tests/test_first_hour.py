@@ -90,7 +90,7 @@ OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "&", "2>", "2>&1"}
 def _help_examples() -> list[str]:
     import typer.main
 
-    from vscli.cli import app
+    from vscli.cli import commands
 
     def texts(command) -> list[str]:
         found = [command.help or ""]
@@ -98,7 +98,7 @@ def _help_examples() -> list[str]:
             found += texts(sub)
         return found
 
-    return [line.split("Example:", 1)[1].strip() for text in texts(typer.main.get_command(app))
+    return [line.split("Example:", 1)[1].strip() for text in texts(typer.main.get_command(commands()))
             for line in text.splitlines() if "Example:" in line]
 
 
@@ -139,7 +139,7 @@ def test_every_example_parses_as_written() -> None:
     --where, --attr and --metadata must parse too."""
     import typer.main
 
-    from vscli.cli import app
+    from vscli.cli import commands
     from vscli.cli.options import parse_attributes, parse_metadata, parse_where
 
     examples = _help_examples() + _readme_examples()
@@ -147,7 +147,7 @@ def test_every_example_parses_as_written() -> None:
     parsed = 0
     for example in examples:
         for args in _invocations(example):
-            command, context = typer.main.get_command(app), None
+            command, context = typer.main.get_command(commands()), None
             while hasattr(command, "commands") and args and not args[0].startswith("-"):
                 context = command.make_context(args[0], [], parent=context, resilient_parsing=True)
                 command, args = command.commands[args[0]], args[1:]

@@ -3,15 +3,39 @@ its own. One module per command group; `app.py` holds the app and the error boun
 
 from __future__ import annotations
 
-from vscli.cli import ask, config_cmd, eval_cmd, files, query, serve_cmd, stores, workspace_cmd  # noqa: F401  (registers the commands)
+import importlib
+
+import typer
+
 from vscli.cli.app import app
 
 COMPLETE_VAR = "_VSCLI_COMPLETE"  # set by the shell completion scripts in completions/
+
+# The module that defines each command (importing it registers its commands on `app`), in the order
+# `vscli --help` lists them. A command line imports only its command's module: the others and the
+# library they pull in are a third of start-up (tests/test_help.py keeps this map true).
+MODULES = ("stores", "query", "ask", "eval_cmd", "files", "serve_cmd", "workspace_cmd", "config_cmd")
+COMMAND_MODULES = {
+    **dict.fromkeys(("create", "ls", "status", "migrate", "delete", "doctor"), "stores"),
+    "query": "query", "ask": "ask", "eval": "eval_cmd",
+    **dict.fromkeys(("upload", "attach", "_work", "files", "rm", "cat", "uploads", "delete-file", "sync"), "files"),
+    "serve": "serve_cmd",
+    **dict.fromkeys(("info", "usage", "export", "import"), "workspace_cmd"),
+    "config": "config_cmd",
+}
+
+
+def commands() -> typer.Typer:
+    """The app with every command registered (help, completions, the generated docs, tests)."""
+    for module in MODULES:
+        importlib.import_module(f"vscli.cli.{module}")
+    return app
 
 
 def main() -> None:
     """Console-script entry point."""
     import os
+    import sys
 
     from typer.main import get_command
 
@@ -19,4 +43,39 @@ def main() -> None:
         from typer._completion_classes import completion_init
 
         completion_init()
-    get_command(app).main(prog_name="vscli", complete_var=COMPLETE_VAR)
+        target = commands()  # completions may be asked for any command
+    else:
+        target = only(command_named(sys.argv[1:]))
+    get_command(target).main(prog_name="vscli", complete_var=COMPLETE_VAR)
+
+
+def command_named(args: list[str]) -> str | None:
+    """The command a command line runs: its first word after the root's own options (None when an
+    option the root does not have comes first, or no command is named)."""
+    words = iter(args)
+    for word in words:
+        if word == "--home":
+            next(words, None)
+        elif word == "--debug" or word.startswith("--home="):
+            continue
+        else:
+            return None if word.startswith("-") else word
+    return None
+
+
+def only(name: str | None) -> typer.Typer:
+    """The app with just the named command, its module alone imported. Typer builds every command's
+    parameters from its signature before it runs one; a command line needs only its own. The root's
+    help and a misspelt command get the whole app."""
+    from copy import copy
+
+    from typer.main import get_command_name
+
+    if name not in COMMAND_MODULES:
+        return commands()
+    importlib.import_module(f"vscli.cli.{COMMAND_MODULES[name]}")
+    narrowed = copy(app)
+    narrowed.registered_commands = [c for c in app.registered_commands
+                                    if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name]
+    narrowed.registered_groups = [g for g in app.registered_groups if g.name == name]
+    return narrowed

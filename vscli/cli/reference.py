@@ -30,6 +30,8 @@ ENVIRONMENT: list[tuple[str, str]] = [
      "five rotated files are kept)"),
     ("VSCLI_FLAT_MAX_VECTORS", "the size (in vectors) above which an index segment is built as IVF (default 200000)"),
     ("VSCLI_BATCH_CHUNKS", "about how many chunks are embedded and committed together (default 256)"),
+    ("VSCLI_EMBED_THREADS", "the threads ingest embeds with (default: the cores available; up to four onnxruntime "
+     "sessions side by side)"),
     ("VSCLI_BACKEND", "the default `--backend` of `create`: `faiss` or `milvus`"),
     ("VSCLI_MILVUS_URI", "the default `--uri` of `create` and `migrate`: a Milvus Lite file or a Milvus server"),
     ("VSCLI_MILVUS_TOKEN", "the token for Milvus servers (above the config file's `milvus_token`)"),
@@ -98,9 +100,9 @@ class Command:
 def _root() -> Any:
     from typer.main import get_command
 
-    from vscli.cli import app
+    from vscli.cli import commands
 
-    return get_command(app)
+    return get_command(commands())
 
 
 def commands() -> Iterator[Command]:

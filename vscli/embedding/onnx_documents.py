@@ -1,15 +1,19 @@
 """Document vectors for ingest from the verified ONNX export, without importing torch.
 
-Measured here (BENCHMARKS.md): 1.16x the speed of sentence-transformers' own encode on 200-token
-chunks and 1.34-1.42x on a mix of lengths, plus no 5-9 s torch import per process. Windows are cut
-exactly as the sentence-transformers path cuts them (the same tokenizer.json, untruncated), then encoded
-longest first in small batches: similar lengths waste nothing on padding, and on two cores batches of
-4-8 ran 20-25% faster than 32.
+Windows are cut exactly as the sentence-transformers path cuts them (the same tokenizer.json,
+untruncated), then encoded longest first in small batches: similar lengths waste nothing on padding, and
+on two cores batches of 4-8 ran 20-25% faster than 32. The batches go to one single-threaded onnxruntime
+session per core, each in its own thread (onnxruntime runs without the GIL): on two cores that encoded
+1.11-1.13x faster than one session spreading every operator over both cores, which waits for the slower
+half of each small operator (BENCHMARKS.md). The weights are memory-mapped, so the sessions share them.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 import numpy as np
@@ -17,18 +21,32 @@ import numpy as np
 from vscli.embedding import Progress
 from vscli.embedding.onnx_query import OnnxQueryEncoder
 from vscli.embedding.windows import split_windows
+from vscli.workspace import env_positive_int
 
 BATCH_SIZE = 8
 PROGRESS_EVERY = 64  # windows between progress reports
+THREADS_ENV = "VSCLI_EMBED_THREADS"
+MAX_SESSIONS = 4  # past four cores, each session gets several threads
+
+
+def embedding_threads() -> int:
+    """The threads ingest embeds with: the cores this process may run on (a container's CPU set, not
+    the host's count), or ``VSCLI_EMBED_THREADS``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return env_positive_int(THREADS_ENV, max(cores, 1))
 
 
 class OnnxDocumentEmbedder:
     """The `Embedder` interface (documents and queries) over the ONNX export."""
 
-    def __init__(self, name: str, directory: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, name: str, directory: Path, meta: dict[str, Any], threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
-        self.encoder = OnnxQueryEncoder(name, directory, meta)
+        threads = threads or embedding_threads()
+        sessions = min(threads, MAX_SESSIONS)
+        self.encoders = [OnnxQueryEncoder(name, directory, meta, threads=threads // sessions)
+                         for _ in range(sessions)]
+        self.encoder = self.encoders[0]
         self.name = name
         self.dimension = self.encoder.dimension
         self.max_pieces = self.encoder.max_seq_length - 2  # [CLS] and [SEP]
@@ -46,14 +64,30 @@ class OnnxDocumentEmbedder:
         windows, owners = split_windows(texts, self.piece_offsets, self.max_pieces)
         vectors = np.empty((len(windows), self.dimension), np.float32)
         order = sorted(range(len(windows)), key=lambda i: -len(windows[i]))
+        batches = [order[at : at + BATCH_SIZE] for at in range(0, len(order), BATCH_SIZE)]
+        idle: SimpleQueue[OnnxQueryEncoder] = SimpleQueue()
+        for encoder in self.encoders:
+            idle.put(encoder)
+
+        def encode(part: list[int]) -> int:
+            encoder = idle.get()  # a session is used by one thread at a time
+            try:
+                vectors[part] = encoder.encode([windows[i] for i in part])
+            finally:
+                idle.put(encoder)
+            return len(part)
+
         unreported = 0
-        for at in range(0, len(order), BATCH_SIZE):
-            part = order[at : at + BATCH_SIZE]
-            vectors[part] = self.encoder.encode([windows[i] for i in part])
-            unreported += len(part)
-            if progress and (unreported >= PROGRESS_EVERY or at + BATCH_SIZE >= len(order)):
-                progress(unreported)
-                unreported = 0
+        with ThreadPoolExecutor(len(self.encoders), thread_name_prefix="vscli-embed") as pool:
+            try:
+                for done, count in enumerate(pool.map(encode, batches), 1):  # in order: progress on this thread
+                    unreported += count
+                    if progress and (unreported >= PROGRESS_EVERY or done == len(batches)):
+                        progress(unreported)
+                        unreported = 0
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C or a failure: no batch keeps running
+                raise
         return vectors, np.asarray(owners, dtype=np.int64)
 
     def embed_query(self, text: str) -> np.ndarray:

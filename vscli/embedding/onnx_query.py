@@ -61,10 +61,12 @@ class OnnxQueryEncoder:
     """Mean- or CLS-pooled, L2-normalized sentence embeddings, as sentence-transformers computes them.
 
     `prepack` lets onnxruntime re-lay the weights for its matrix kernels: worth it in a long-lived
-    process (the server), not in a one-shot query, where it costs more at load than it saves.
+    process (the server), not in a one-shot query, where it costs more at load than it saves. `threads`
+    caps the session's intra-op threads (ingest runs one single-threaded session per core).
     """
 
-    def __init__(self, name: str, directory: Path, meta: dict[str, Any], prepack: bool = False) -> None:
+    def __init__(self, name: str, directory: Path, meta: dict[str, Any], prepack: bool = False,
+                 threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -74,6 +76,8 @@ class OnnxQueryEncoder:
         self.max_seq_length = int(meta["max_seq_length"])
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads  # else onnxruntime's own choice: one per core
         if not prepack:
             options.add_session_config_entry("session.disable_prepacking", "1")
         # onnxruntime builds its session without holding the GIL: read the tokenizer meanwhile (~40 ms).
