@@ -7,9 +7,10 @@ import sys
 
 import pytest
 from typer.main import get_command
+from typer.testing import CliRunner
 
 from tests.conftest import ROOT, run_vscli
-from vscli.cli import COMMAND_MODULES, MODULES, command_named, commands, only
+from vscli.cli import COMMAND_MODULES, MODULES, command_named, commands, listing, only
 from vscli.errors import ExitCode
 
 app = commands()
@@ -89,10 +90,20 @@ def test_a_command_built_alone_is_the_command_of_the_whole_app(name: str) -> Non
     assert set(alone.commands) == {name}  # type: ignore[attr-defined]
     assert shape(alone.commands[name]) == shape(whole.commands[name])  # type: ignore[attr-defined]
     assert shape(alone) == shape(whole)  # the root's own options: --home, --debug, --version
-    assert only("stauts") is app and only(None) is app
+    assert only("stauts") is app
 
 
 def test_a_misspelt_command_is_named_from_the_whole_app(home) -> None:
     result = run_vscli("stauts", home=home)
     assert result.returncode == ExitCode.USAGE
     assert b"No such command 'stauts'. Did you mean 'status'?" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], []])
+def test_the_root_help_lists_what_the_whole_app_would(args: list[str]) -> None:
+    """`vscli --help` (and `vscli`) is built from the commands' names and help alone, not their
+    parameters: it must print exactly what the whole app prints."""
+    runner = CliRunner()
+    listed, whole = runner.invoke(listing(), args, prog_name="vscli"), runner.invoke(app, args, prog_name="vscli")
+    assert listed.exit_code == whole.exit_code == 0
+    assert listed.output == whole.output and "delete-file" in listed.output and "_work" not in listed.output

@@ -4,6 +4,8 @@ its own. One module per command group; `app.py` holds the app and the error boun
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import Any
 
 import typer
 
@@ -66,16 +68,44 @@ def command_named(args: list[str]) -> str | None:
 def only(name: str | None) -> typer.Typer:
     """The app with just the named command, its module alone imported. Typer builds every command's
     parameters from its signature before it runs one; a command line needs only its own. The root's
-    help and a misspelt command get the whole app."""
+    help gets `listing()`, a misspelt command the whole app."""
     from copy import copy
 
     from typer.main import get_command_name
 
+    if name is None:
+        return listing()
     if name not in COMMAND_MODULES:
-        return commands()
+        return commands()  # a misspelt command: click suggests the nearest of all
     importlib.import_module(f"vscli.cli.{COMMAND_MODULES[name]}")
     narrowed = copy(app)
     narrowed.registered_commands = [c for c in app.registered_commands
                                     if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name]
     narrowed.registered_groups = [g for g in app.registered_groups if g.name == name]
     return narrowed
+
+
+def listing() -> typer.Typer:
+    """The whole app as the root's help shows it (``vscli``, ``vscli --help``, ``--version``): every
+    command's name and help, none of its parameters, which the root's help never shows and which are
+    most of the cost of building a command (tests/test_help.py: the same help as the whole app's)."""
+    from copy import copy
+
+    from typer.main import get_command_name
+
+    def named_only(info: Any) -> Any:
+        callback = info.callback
+
+        def command() -> None:  # never run: a command line that names a command gets only(name)
+            raise AssertionError("a listed command ran")
+
+        shown = copy(info)
+        shown.name = info.name or get_command_name(callback.__name__)
+        shown.help = info.help if info.help is not None else inspect.getdoc(callback)
+        shown.callback = command
+        return shown
+
+    whole = commands()
+    listed = copy(whole)
+    listed.registered_commands = [named_only(info) for info in whole.registered_commands]
+    return listed
