@@ -170,10 +170,9 @@ class Searcher:
         vector index and runs the keyword search."""
         if self._encoder is not None:
             return Background.done(self._encoder.embed_query(query))
-        # Both threads need numpy (onnxruntime there, faiss here). Two threads importing it at once can
-        # fail ("cannot import name '__cpu_features__' from partially initialized module"; 1 run in 30
-        # here): import it in this thread first.
-        import numpy  # noqa: F401
+        from vscli.embedding.onnx_query import preload
+
+        preload()
 
         model = self.config["vscli"]["model"]
 
