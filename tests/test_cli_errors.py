@@ -153,7 +153,8 @@ def test_failed_files_exit_4_with_last_error(cli, populated: Path, dataset: Path
     assert status.exit_code == ExitCode.FILES_FAILED
 
 
-@pytest.mark.parametrize("name", ["VSCLI_MAX_FILE_BYTES", "VSCLI_BATCH_CHUNKS", "VSCLI_FLAT_MAX_VECTORS"])
+@pytest.mark.parametrize("name", ["VSCLI_MAX_FILE_BYTES", "VSCLI_BATCH_CHUNKS", "VSCLI_FLAT_MAX_VECTORS",
+                                  "VSCLI_EMBED_THREADS"])
 @pytest.mark.parametrize("value,fragment", [("lots", "must be a whole number"), ("0", "must be positive")])
 def test_bad_numeric_settings_in_the_environment(cli, populated: Path, dataset: Path, monkeypatch,
                                                  name: str, value: str, fragment: str) -> None:

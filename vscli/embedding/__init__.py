@@ -56,6 +56,18 @@ def resolve_model(name: str) -> str:
     return name
 
 
+THREADS_ENV = "VSCLI_EMBED_THREADS"
+
+
+def embedding_threads() -> int:
+    """The threads ingest embeds with: the cores this process may run on (a container's CPU set, not
+    the host's count), or ``VSCLI_EMBED_THREADS``."""
+    from vscli.workspace import env_positive_int
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return env_positive_int(THREADS_ENV, max(cores, 1))
+
+
 def quiet_model_libraries() -> None:
     """Offline by default and no progress noise from the model libraries on stderr."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -71,7 +83,8 @@ def load_embedder(name: str) -> Embedder:
     (built from the weights, or traced by sentence-transformers); the model itself if it cannot be exported."""
     from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
 
-    return _exported(name, lambda directory, meta: OnnxDocumentEmbedder(name, directory, meta))
+    threads = embedding_threads()  # here, not in `make`: a bad VSCLI_EMBED_THREADS is an error, not a damaged export
+    return _exported(name, lambda directory, meta: OnnxDocumentEmbedder(name, directory, meta, threads))
 
 
 @functools.lru_cache(maxsize=4)

@@ -10,7 +10,6 @@ half of each small operator (BENCHMARKS.md). The weights are memory-mapped, so t
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import SimpleQueue
@@ -18,22 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from vscli.embedding import Progress
+from vscli.embedding import Progress, embedding_threads
 from vscli.embedding.onnx_query import OnnxQueryEncoder
 from vscli.embedding.windows import split_windows
-from vscli.workspace import env_positive_int
 
 BATCH_SIZE = 8
 PROGRESS_EVERY = 64  # windows between progress reports
-THREADS_ENV = "VSCLI_EMBED_THREADS"
 MAX_SESSIONS = 4  # past four cores, each session gets several threads
-
-
-def embedding_threads() -> int:
-    """The threads ingest embeds with: the cores this process may run on (a container's CPU set, not
-    the host's count), or ``VSCLI_EMBED_THREADS``."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return env_positive_int(THREADS_ENV, max(cores, 1))
 
 
 class OnnxDocumentEmbedder:

@@ -58,7 +58,9 @@ def check_store_name(name: str) -> None:
 
 def check_environment() -> None:
     """Validate the numeric settings processing reads, so a bad one fails before any change."""
+    from vscli.embedding import embedding_threads
     from vscli.index.faiss_index import FLAT_MAX_ENV, FLAT_MAX_VECTORS
 
     env_positive_int(BATCH_CHUNKS_ENV, BATCH_CHUNKS)
     env_positive_int(FLAT_MAX_ENV, FLAT_MAX_VECTORS)
+    embedding_threads()
