@@ -6,11 +6,11 @@
 Each store is built through vscli's library (real uploads, catalog and FAISS index; 2 chunks per file,
 random unit vectors in place of embeddings, so the model's speed does not enter), then it times the
 commit step of one more file (in this process, synthetic vectors: what the store's size adds to every
-commit) and, each in a fresh process (the median of three): `status`, `files --json`, a cold keyword
-query, uploading one new file to the store (the model embeds it: one small file), uploading the same file
-again (nothing to do), `cat` of one upload, a page of the uploads list (the registry call alone, what
-`GET /v1/files` reads) and `rm` of one file. Prints a Markdown table, and each figure's ratio to the
-smallest store's.
+commit) and of 100 (an ingest's batch), and, each in a fresh process (the median of three): `status`,
+`files --json`, a cold keyword query, uploading one new file to the store (the model embeds it: one small
+file), uploading the same file again (nothing to do), `cat` of one upload, a page of the uploads list
+(the registry call alone, what `GET /v1/files` reads) and `rm` of one file. Prints a Markdown table, and
+each figure's ratio to the smallest store's.
 A million chunks: `bench/scale.py`.
 """
 
@@ -103,6 +103,7 @@ def main() -> None:
             print(f"building a store of {files} files ...", file=sys.stderr, flush=True)
             commit_notes(home, 0, files)
             one = statistics.median(commit_notes(home, files + i, 1) for i in range(3))
+            batch = statistics.median(commit_notes(home, files + 3 + 100 * i, 100) for i in range(3))
             env = {**os.environ, "VSCLI_HOME": str(home), "PYTHONPATH": str(ROOT)}  # this checkout's vscli
             timed(["status", "big"], env)  # warm the page cache and the model's export
             new = [Path(tmp) / f"new-{i}.md" for i in range(3)]
@@ -115,7 +116,7 @@ def main() -> None:
             listing = json.loads(subprocess.run([sys.executable, "-m", "vscli", "files", "big", "--json"], env=env,
                                                 check=True, capture_output=True).stdout)["data"]
             middle = listing[len(listing) // 2]["id"]
-            rows.append([f"{files:,}", f"{size / 1e6:.1f} MB", one,
+            rows.append([f"{files:,}", f"{size / 1e6:.1f} MB", one, batch,
                          median_of([["status", "big"]] * 3, env),
                          median_of([["files", "big", "--json"]] * 3, env),
                          median_of([["query", "big", "note 77", "--mode", "keyword"]] * 3, env),
@@ -124,16 +125,16 @@ def main() -> None:
                          median_of([["cat", f["id"]] for f in listing[:3]], env),
                          page_of_uploads(home, middle, env),
                          median_of([["rm", "big", f["id"]] for f in listing[:3]], env)])
-    print("| files | catalog | commit of 1 file | status | files --json | keyword query | upload 1 new file "
-          "| upload it again | cat 1 upload | a page of uploads (the call) | rm 1 file |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| files | catalog | commit of 1 file | commit of 100 files | status | files --json | keyword query "
+          "| upload 1 new file | upload it again | cat 1 upload | a page of uploads (the call) | rm 1 file |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(c if isinstance(c, str) else f"{c:.3f} s" for c in row) + " |")
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         print(f"\n{last[0]} files against {first[0]}: " + ", ".join(
             f"{name} {b / a:.2f}x" for name, a, b in zip(
-                ("commit", "status", "files --json", "keyword query", "upload", "upload again", "cat",
+                ("commit", "commit of 100", "status", "files --json", "keyword query", "upload", "upload again", "cat",
                  "page of uploads", "rm"),
                 first[2:], last[2:], strict=True)))
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -132,9 +133,13 @@ print(json.dumps({"encode_seconds": time.perf_counter() - start}))
 
 
 def chunk_texts(home: Path) -> list[str]:
-    texts = []
-    for manifest in sorted((store_dir(home) / "chunks").glob("*.json")):
-        texts.extend(c["text"] for c in json.loads(manifest.read_text())["chunks"])
+    """Every chunk vscli stored, in the order it stored them: what the bare encode gets."""
+    conn = sqlite3.connect(store_dir(home) / "chunks.sqlite")
+    try:
+        texts = [text for (text,) in conn.execute("SELECT text FROM chunks ORDER BY serial, position")]
+    finally:
+        conn.close()
+    assert texts, "the store holds no chunks"
     return texts
 
 

@@ -3,7 +3,7 @@
     python bench/scale.py                  # 1,000,000 vectors (about 15 minutes, 8 GB of RAM)
     python bench/scale.py --vectors 200000
 
-The store is built through vscli's own library (real manifests, chunk files, uploads and index), with
+The store is built through vscli's own library (real catalog, chunk texts, uploads and index), with
 clustered random unit vectors standing in for embeddings, so the embedding model's speed does not
 matter here. Then it measures, each in a fresh process where it matters: opening the store, the search
 step, recall@10 against exact search, a cold `vscli query` (wall time and peak RSS), and `vscli rm`.

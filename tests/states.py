@@ -65,3 +65,43 @@ def schema_of(store_dir: Path) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
     finally:
         conn.close()
+
+
+CHUNKS = "chunks.sqlite"
+
+
+def read_chunks(store_dir: Path) -> dict[int, dict[str, Any]]:
+    """Serial -> ``{"file_id", "chunks": [...]}`` as the chunk texts hold them, read with sqlite3."""
+    conn = sqlite3.connect(store_dir / CHUNKS)
+    try:
+        docs = {serial: {"file_id": file_id, "chunks": []}
+                for serial, file_id in conn.execute("SELECT serial, file_id FROM owners")}
+        for serial, text, start, end, tokens, pages in conn.execute(
+                "SELECT serial, text, start_char, end_char, tokens, pages FROM chunks ORDER BY serial, position"):
+            docs[serial]["chunks"].append({"text": text, "start": start, "end": end, "tokens": tokens,
+                                           **({"pages": json.loads(pages)} if pages else {})})
+    finally:
+        conn.close()
+    return docs
+
+
+def delete_chunks(store_dir: Path, serial: int) -> None:
+    """Lose one file's chunks from the chunk texts, as damage would."""
+    conn = sqlite3.connect(store_dir / CHUNKS)
+    try:
+        conn.execute("DELETE FROM chunks WHERE serial = ?", (serial,))
+        conn.execute("DELETE FROM owners WHERE serial = ?", (serial,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def write_chunk_manifests(store_dir: Path) -> dict[int, dict[str, Any]]:
+    """Make the store's chunks as vscli 0.3 kept them: ``chunks/<serial>.json``, no chunks.sqlite."""
+    docs = read_chunks(store_dir)
+    (store_dir / "chunks").mkdir(exist_ok=True)
+    for serial, doc in docs.items():
+        (store_dir / "chunks" / f"{serial}.json").write_text(json.dumps(doc, indent=2))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store_dir / CHUNKS}{suffix}").unlink(missing_ok=True)
+    return docs

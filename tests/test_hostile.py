@@ -21,7 +21,7 @@ import pytest
 
 from tests.chat_server import ChatServer
 from tests.conftest import EXAMPLES, assert_clean_error, run_vscli, snapshot
-from tests.states import CATALOG, read_state, set_entry_text, set_meta_text, write_old_format
+from tests.states import CATALOG, read_state, set_entry_text, set_meta_text, write_chunk_manifests, write_old_format
 from tests.test_archive import _rewrite
 from tests.test_serve import KEY, Server
 from tests.test_terminal import _run_with_tty
@@ -502,6 +502,8 @@ def test_a_state_of_the_wrong_shape_is_reported_and_rebuilt(cli, docs_store: Pat
 
 
 def test_a_chunk_manifest_of_the_wrong_shape(cli, docs_store: Path) -> None:
+    """In a store whose chunks are kept as vscli 0.3 kept them, a manifest per file."""
+    write_chunk_manifests(docs_store)
     chunks = sorted((docs_store / "chunks").glob("*.json"))
     for path in chunks:
         path.write_text(json.dumps({"chunks": 5}))

@@ -11,6 +11,7 @@ from pathlib import Path
 import openai
 
 from tests.conftest import assert_clean_error
+from tests.states import read_chunks
 from tests.test_serve import KEY, Server, _wait
 from vscli import usage
 from vscli.errors import ExitCode
@@ -31,8 +32,7 @@ def test_what_the_cli_embeds_is_logged_and_summed(cli, dataset: Path, home: Path
     assert cli("upload", *map(str, paths), "--store", "docs").exit_code == 0
     ingest = [e for e in log_lines(home) if e["kind"] == "ingest"]
     store_id = json.loads(cli("status", "docs", "--json").stdout)["id"]
-    manifests = (home / "stores" / store_id / "chunks").glob("*.json")
-    chunks = sum(len(json.loads(p.read_text())["chunks"]) for p in manifests)
+    chunks = sum(len(doc["chunks"]) for doc in read_chunks(home / "stores" / store_id).values())
     assert ingest and {e["source"] for e in ingest} == {"cli"} and {e["store"] for e in ingest} == {store_id}
     [row] = json.loads(cli("usage", "--json").stdout)["data"]
     assert row == {"day": today(), "store": store_id, "requests": 0, "errors": 0, "files": 2, "failed": 0,

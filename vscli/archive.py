@@ -5,7 +5,7 @@ An archive is a gzipped tar:
     vscli-archive.json        format, versions, the store's id, name, model and dimension
     store/store.json          the `vector_store` object and vscli's settings
     store/files.json          the `vector_store.file` entries and the index segments
-    store/chunks/<n>.json     the chunk texts of each processed file
+    store/chunks/<n>.json     the chunk texts of each processed file (moved into chunks.sqlite on import)
     store/index-<n>.faiss     the vectors, one file per segment
     store/keyword/...         the keyword (BM25) index, tantivy's files
     files/<file-id>/file.json and files/<file-id>/content
@@ -89,10 +89,11 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
         if keyword.is_dir():  # its writes, like ours, happen under the store's lock
             members += [(f"store/keyword/{p.name}", p) for p in sorted(keyword.iterdir())
                         if p.is_file() and not p.name.startswith(".tantivy-")]
+        chunk_members: list[tuple[str, int]] = []  # written from the chunk texts, as chunk manifests
         for file_id, entry in state["files"].items():
             serial = entry["vscli"].get("serial")
             if entry["status"] == "completed" and serial is not None:
-                members.append((f"store/chunks/{serial}.json", store.folder.chunks_path(serial)))
+                chunk_members.append((f"store/chunks/{serial}.json", serial))
             try:
                 registry.get(file_id)
             except NotFound:
@@ -108,7 +109,7 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
             "vector_store": {"id": store.id, "name": config["name"], "model": config["vscli"]["model"],
                              "dimension": config["vscli"]["dimension"]},
             "files": len(state["files"]),
-            "members": len(members) + 2,
+            "members": len(members) + len(chunk_members) + 2,
         }
         # The state goes as files.json, as vscli 0.1 kept it: an archive is read by any vscli.
         files_json = json.dumps({**state, "files": dict(state["files"].items())}, ensure_ascii=False,
@@ -122,6 +123,11 @@ def export_store(store: Store, dest: Path | BinaryIO, progress: Progress | None 
                 progress(manifest["members"])
             for name, path in members:
                 tar.add(path, arcname=name, recursive=False)
+                if progress:
+                    progress(manifest["members"])
+            for name, serial in chunk_members:
+                _add_bytes(tar, name, json.dumps(store.folder.chunk_manifest(serial), ensure_ascii=False,
+                                                 separators=(",", ":")).encode())
                 if progress:
                     progress(manifest["members"])
 
@@ -367,8 +373,9 @@ def _install(ws: Workspace, staging: Path, uploads: Path, name: str | None, new_
     (staging / ADOPTED).unlink(missing_ok=True)
     (staging / OWNER).unlink(missing_ok=True)
     write_json(staging / "store.json", config)
-    StoreFolder(staging, ws.lock_path(store_id), store_id).write_state(state)  # the catalog, from files.json
-    (staging / "chunks").mkdir(exist_ok=True)
+    folder = StoreFolder(staging, ws.lock_path(store_id), store_id)
+    folder.write_state(state)  # the catalog, from files.json
+    folder.adopt_chunk_files(state)  # the chunk texts, from the chunk manifests
     with locked(ws.lock_path("stores")):
         if ws.store_dir(store_id).exists():
             raise InvalidInput(f"vector store {store_id} already exists in this workspace")

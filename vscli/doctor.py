@@ -5,16 +5,17 @@ What is checked, and what a repair does:
 - files stuck `in_progress` whose worker died -> marked failed (attach them again to resume);
 - an index segment the manifest names is missing or unreadable -> a new empty index; every completed
   file is marked failed (attach again re-embeds it);
-- a completed file whose upload, chunk manifest or vectors are missing or do not match its counts ->
+- a completed file whose upload, chunks or vectors are missing or do not match its counts ->
   its vectors are removed and it is marked failed;
 - vectors in the index that belong to no completed file -> removed (on FAISS, a removed file's vectors
   stay in their segment until a merge drops them: that is normal, not a finding);
 - the keyword (BM25) index is missing, unreadable, or out of step with the completed files -> rebuilt
-  from the chunk manifests;
-- leftovers of interrupted writes (segments no manifest names, unreferenced chunk manifests, temp files) ->
+  from the chunk texts;
+- the chunk texts (``chunks.sqlite``) damaged -> set aside; files whose chunks were in them marked failed;
+- leftovers of interrupted writes (segments no manifest names, chunks of no file, temp files) ->
   deleted;
 - the catalog (or a vscli 0.1 files.json) missing, unreadable, or with entries of the wrong shape ->
-  rebuilt: its sound entries are kept, every file with a chunk manifest comes back completed (its
+  rebuilt: its sound entries are kept, every file with chunks stored comes back completed (its
   attributes are lost), and the damaged file is kept beside it as <name>.damaged-<time>;
 - a store of vscli 0.1 (files.json) -> its catalog is built (`vscli.catalog`), nothing re-embedded;
 - store.json names a dimension other than the index's -> the index is believed and store.json fixed;
@@ -37,7 +38,7 @@ from vscli.errors import CorruptData, VscliError
 from vscli.files import FileRegistry
 from vscli.index import segments as vsegments
 from vscli.manifests import check_state, entry_problem
-from vscli.store import Store, delete_quietly
+from vscli.store import Store
 from vscli.workspace import is_file_id, locked, write_json
 
 
@@ -96,7 +97,7 @@ def check(store: Store, repair: bool = False) -> Report:
         except CorruptData as exc:
             (state, rebuilt), damaged = _rebuilt_state(store, backend.kind), True
             findings.append(Finding(f"{exc}", f"rebuild the catalog from what is on disk ({len(rebuilt)} file(s) "
-                                    "from their chunk manifests, attributes lost; the damaged file is kept)"))
+                                    "from their chunks, attributes lost; the damaged file is kept)"))
         if not damaged and not store.folder.has_catalog():
             findings.append(Finding("the store keeps its files in files.json (vscli 0.1)",
                                     "build its catalog from it", damage=False))
@@ -121,6 +122,13 @@ def check(store: Store, repair: bool = False) -> Report:
             for entry in files.values():
                 if entry["status"] == "completed":
                     _mark_failed(entry, "the store's index was lost")
+        chunks_damaged = False
+        try:
+            store.folder.chunk_texts.check()
+        except CorruptData as exc:
+            chunks_damaged = True
+            findings.append(Finding(str(exc), "set it aside (kept beside it); files whose chunks it held are "
+                                    "marked failed"))
         remove: set[int] = set()
         live_serials: set[int] = set()
         handled: set[int] = set()
@@ -130,7 +138,7 @@ def check(store: Store, repair: bool = False) -> Report:
             if entry["status"] != "completed":
                 continue
             serial = entry["vscli"].get("serial")
-            problem = _entry_problem(store, entry, serial, serial_counts)
+            problem = _entry_problem(store, entry, serial, serial_counts, chunks_damaged)
             if problem is None:
                 live_serials.add(serial)
                 continue
@@ -156,24 +164,33 @@ def check(store: Store, repair: bool = False) -> Report:
         current = ({store.folder.index_file(s["n"]) for s in store.folder.segments(state)}
                    if backend.kind == "faiss" else set())
         leftovers = [p for p in store.dir.glob("index-*.faiss") if p not in current]
-        leftovers += [p for p in (store.dir / "chunks").glob("*.json") if p not in referenced]
+        manifests = list((store.dir / "chunks").glob("*.json"))
+        leftovers += [p for p in manifests if p not in referenced]
+        if any(p in referenced for p in manifests):
+            findings.append(Finding("the store keeps chunks in a manifest per file (vscli 0.3)",
+                                    "move them into its chunk texts", damage=False))
         leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
+        # chunks no file names: a commit killed after the chunk texts and before the catalog committed
+        stray_chunks = [] if chunks_damaged else sorted(set(store.folder.chunk_texts.owners()) - live_serials
+                                                        - handled)
         if store.folder.has_catalog() and (store.dir / "files.json").exists():
             leftovers.append(store.dir / "files.json")  # an upgrade killed before it deleted it: not read
-        if leftovers:
-            findings.append(Finding(f"{len(leftovers)} leftover file(s) from interrupted writes: "
-                                    + ", ".join(sorted(p.name for p in leftovers)[:5])
-                                    + (" ..." if len(leftovers) > 5 else ""), "delete them", damage=False))
+        if leftovers or stray_chunks:
+            names = sorted(p.name for p in leftovers) + [f"the chunks of serial {s}" for s in stray_chunks]
+            findings.append(Finding(f"{len(names)} leftover(s) from interrupted writes: " + ", ".join(names[:5])
+                                    + (" ..." if len(names) > 5 else ""), "delete them", damage=False))
 
         keyword_problem, keyword_damage = (_keyword_problem(store, files, live_serials)
                                            if backend.local_keywords else (None, False))
         if keyword_problem:
-            findings.append(Finding(f"keyword index: {keyword_problem}", "rebuild it from the chunk manifests",
+            findings.append(Finding(f"keyword index: {keyword_problem}", "rebuild it from the chunk texts",
                                     damage=keyword_damage))
 
         if repair and findings:
             if damaged:
                 store.folder.set_aside_damaged()
+            if chunks_damaged:
+                store.folder.chunk_texts.set_aside()
             if lost:
                 backend.prepare()  # a new empty index, or the collection made again
             if miscounted:
@@ -182,30 +199,34 @@ def check(store: Store, repair: bool = False) -> Report:
                 change.garbage += leftovers
                 for serial in sorted(remove):
                     change.writer.remove(serial)
+                change.dropped += sorted(remove | handled | set(stray_chunks))  # their chunk texts
                 if remove:
                     change.writer.compact()
             if backend.local_keywords and (keyword_problem or change.opened is not None):
                 store.folder.rebuild_keyword_index(state)
-            delete_quietly(change.garbage)
+            store.finish(change)
     return Report(store.id, findings, repaired=repair and bool(findings), files_checked=len(files),
                   vectors_checked=sum(serial_counts.values()))
 
 
 def _entry_problem(store: Store, entry: dict[str, Any], serial: int | None,
-                   serial_counts: dict[int, int]) -> str | None:
-    """Why a completed entry is inconsistent, or None when its upload, chunks and vectors agree."""
+                   serial_counts: dict[int, int], chunks_damaged: bool) -> str | None:
+    """Why a completed entry is inconsistent, or None when its upload, chunks and vectors agree.
+    ``chunks_damaged``: the chunk texts are set aside, so a file has chunks only in a manifest."""
     if not (store.ws.file_dir(entry["id"]) / "content").exists():
         return "its uploaded file is missing from the workspace"
     if serial is None:
         return "it is marked completed but has no chunks"
     try:
+        if chunks_damaged and not store.folder.chunks_path(serial).exists():
+            raise CorruptData("its chunks were in the damaged chunk texts")
         chunks = store.folder.chunk_manifest(serial)["chunks"]
     except FileNotFoundError:
-        return "its chunk manifest is missing"
+        return "its chunks are missing"
     except (VscliError, KeyError, TypeError):
-        return "its chunk manifest is corrupted"
+        return "its chunks are unreadable"
     if len(chunks) != entry["vscli"]["chunks"]:
-        return f"its chunk manifest holds {len(chunks)} chunks, the store expects {entry['vscli']['chunks']}"
+        return f"{len(chunks)} of its chunks are stored, the store expects {entry['vscli']['chunks']}"
     found = serial_counts.get(serial, 0)
     if chunks and not found:
         return "its vectors are missing from the index"
@@ -237,13 +258,21 @@ def _keyword_problem(store: Store, files: dict[str, Any], live_serials: set[int]
 
 def _rebuilt_state(store: Store, backend_kind: str) -> tuple[dict[str, Any], set[str]]:
     """The state made again from what survives: the sound entries of the damaged one, and a completed
-    entry for every file whose chunk manifest is on disk. Returns it and the ids rebuilt from chunks."""
+    entry for every file whose chunks are stored (in the chunk texts, or a manifest of vscli 0.3). Returns it
+    and the ids rebuilt from chunks."""
     from vscli import chunking
 
     raw = store.folder.salvage()
     old: dict[str, Any] = raw["files"] if isinstance(raw.get("files"), dict) else {}
     files = {file_id: entry for file_id, entry in old.items() if entry_problem(file_id, entry) is None}
     newest: dict[str, tuple[int, int, int]] = {}  # file id -> (serial, chunks, written at)
+    try:
+        owners = store.folder.chunk_texts.owners()
+    except CorruptData:
+        owners = {}  # set aside by the repair: its files come back failed
+    for serial, (file_id, count, written) in owners.items():
+        if is_file_id(file_id) and (file_id not in newest or newest[file_id][0] < serial):
+            newest[file_id] = (serial, count, written)
     for path in (store.dir / "chunks").glob("*.json"):
         if not path.stem.isdigit():
             continue

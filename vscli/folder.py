@@ -5,7 +5,9 @@
 - ``catalog.sqlite``: the `vector_store.file` entries, the FAISS segments that hold their vectors and the
   next file serial (`vscli.catalog`); its SQLite commit is a commit's commit point. A store of vscli 0.1
   has ``files.json`` instead, read until its first write builds the catalog;
-- ``chunks/<serial>.json``: a processed file's chunk texts and offsets;
+- ``chunks.sqlite``: the processed files' chunk texts and offsets, a row per chunk (`vscli.catalog.chunk_texts`);
+  a store of vscli 0.3 or older has ``chunks/<serial>.json`` instead, one manifest per file, read until its
+  next write adopts them;
 - ``index-<n>.faiss``: the FAISS backend's vectors, in immutable segments (one per commit, merged as
   they multiply: `vscli.index.segments`);
 - ``keyword/``: the BM25 index (tantivy).
@@ -21,14 +23,17 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import catalog as vcatalog
 from vscli import index as vindex
+from vscli.catalog.chunk_texts import FILENAME as CHUNKS_FILENAME
+from vscli.catalog.chunk_texts import ChunkTexts
 from vscli.errors import CorruptData, NotFound, VscliError
 from vscli.index import segments as vsegments
 from vscli.manifests import check_chunks, check_config, check_state
-from vscli.workspace import locked, os_error, parse_json, read_json
+from vscli.notices import announce
+from vscli.workspace import delete_quietly, locked, os_error, parse_json, read_json
 
 if TYPE_CHECKING:
     from vscli.index.keyword import KeywordIndex, KeywordWriter
@@ -52,6 +57,7 @@ class StoreFolder:
         self._reader: tuple[tuple[int, int], sqlite3.Connection] | None = None  # for committed()
         self._shared_catalog: tuple[int, dict[str, Any]] | None = None
         self._probe: tuple[tuple[int, int], sqlite3.Connection] | None = None  # for state_version()
+        self._chunk_texts: ChunkTexts | None = None
 
     # ---- manifests -------------------------------------------------------------------------------
 
@@ -230,14 +236,91 @@ class StoreFolder:
         if isinstance(entries, vcatalog.CatalogEntries):
             entries.abandon()
 
+    @property
+    def chunk_texts(self) -> ChunkTexts:
+        """The chunk texts (``chunks.sqlite``), one object (and reader connection) per folder."""
+        if self._chunk_texts is None:
+            self._chunk_texts = ChunkTexts(self.dir / CHUNKS_FILENAME)
+        return self._chunk_texts
+
     def chunks_path(self, serial: int) -> Path:
-        """A processed file's chunk manifest."""
+        """A processed file's chunk manifest, as vscli 0.3 and older kept it (and archives carry it)."""
         return self.dir / "chunks" / f"{serial}.json"
 
     def chunk_manifest(self, serial: int) -> dict[str, Any]:
-        """The chunk texts and offsets of one processed file (FileNotFoundError when missing)."""
+        """The chunk texts and offsets of one processed file, ``{"file_id", "chunks"}``: from the chunk
+        texts, or from the manifest of a store not written since vscli 0.3 (FileNotFoundError when
+        neither has them)."""
+        doc = self.chunk_texts.doc(serial)
+        if doc is not None:
+            return doc
         path = self.chunks_path(serial)
-        return check_chunks(read_json(path), path)
+        try:
+            return check_chunks(read_json(path), path)
+        except FileNotFoundError:
+            doc = self.chunk_texts.doc(serial)  # adopted by a writer between our two looks
+            if doc is None:
+                raise
+            return doc
+
+    def chunk(self, serial: int, position: int) -> dict[str, Any] | None:
+        """One chunk of a processed file (a query's hit): its row alone where the chunk texts have the
+        file; else from its manifest. None: no such chunk (a leftover of an interrupted write)."""
+        found = self.chunk_texts.chunk(serial, position)
+        if found is not None or self.chunk_texts.has(serial):
+            return found
+        chunks = self.chunk_manifest(serial)["chunks"]
+        return chunks[position] if position < len(chunks) else None
+
+    def write_chunks(self, docs: list[tuple[int, dict[str, Any]]]) -> None:
+        """Store processed files' chunks (``(serial, {"file_id", "chunks"})``) before the catalog commit
+        names their serials (the caller holds the lock)."""
+        if docs:
+            self.chunk_texts.write(docs)
+
+    def drop_chunks(self, serials: list[int]) -> None:
+        """Forget the chunks of removed files, after the commit that removed them; best effort, as queries
+        never return them anyway (`doctor --repair` purges what is left)."""
+        try:
+            self.chunk_texts.delete(serials)
+        except (VscliError, OSError):
+            pass
+        delete_quietly([self.chunks_path(serial) for serial in serials])
+
+    def adopt_chunk_files(self, state: dict[str, Any]) -> int:
+        """Move the chunk manifests of a store written by vscli 0.3 or older into the chunk texts, in one
+        transaction, then delete them (the caller holds the lock; ``state``: the writer's, whose
+        completed files' manifests are moved). A kill at any moment leaves each file's chunks in one
+        place or both; a manifest that cannot be read, or of no file, stays for `doctor` to report.
+        Returns how many were adopted."""
+        folder = self.dir / "chunks"
+        if not folder.is_dir():
+            return 0
+        files = state["files"]
+        wanted = set(files.live_serials() if isinstance(files, vcatalog.Entries) else
+                     (e["vscli"]["serial"] for e in files.values() if e["status"] == "completed"))
+        manifests = [p for p in folder.glob("*.json") if p.stem.isdigit() and int(p.stem) in wanted]
+        adopted: list[Path] = []  # the rest: leftovers of interrupted writes or of files being removed
+
+        def readable() -> Iterator[tuple[int, dict[str, Any]]]:
+            for path in manifests:  # read as the transaction writes them: one file's chunks in memory
+                try:
+                    doc = check_chunks(read_json(path), path)
+                except (VscliError, OSError):
+                    continue  # unreadable: doctor reports it
+                adopted.append(path)
+                yield int(path.stem), doc
+
+        if manifests:
+            announce(f"moving the chunks of {len(manifests)} file(s) into chunks.sqlite (once, for this "
+                     "version of vscli)")
+            self.chunk_texts.write(readable())
+        delete_quietly(adopted)
+        try:
+            folder.rmdir()  # only when nothing is left in it
+        except OSError:
+            pass
+        return len(adopted)
 
     # ---- FAISS segments ----------------------------------------------------------------------------
 
@@ -285,7 +368,7 @@ class StoreFolder:
         return KeywordIndex(self.dir / "keyword")
 
     def keyword_index(self) -> KeywordIndex:
-        """The store's BM25 index; built from the chunk manifests first if the store has none yet
+        """The store's BM25 index; built from the chunk texts first if the store has none yet
         (stores made before vscli had one, or after `doctor --repair` threw a damaged one away)."""
         keyword = self.raw_keyword_index()
         if not keyword.exists():
@@ -312,7 +395,7 @@ class StoreFolder:
         return keyword.writer()
 
     def rebuild_keyword_index(self, state: dict[str, Any]) -> int:
-        """Index every completed file's chunks from its manifest (the caller holds the lock)."""
+        """Index every completed file's chunks from the chunk texts (the caller holds the lock)."""
         writer = self.fresh_keyword_writer()
         count = 0
         for entry in state["files"].completed():

@@ -2,8 +2,8 @@
 
 A `Snapshot` holds one read of the store's state (a catalog transaction: later commits are not seen) and
 opens the index segments it names (memory-mapped) and the keyword index on first use; the catalog rows of
-files and their chunk manifests are read as hits need them, so a query costs what it returns, not the size
-of the store. Batch queries and `eval` reuse one snapshot for as long as the store has not changed,
+files and the rows of their chunks are read as hits need them, so a query costs what it returns, not the
+size of the store. Batch queries and `eval` reuse one snapshot for as long as the store has not changed,
 instead of reading the state and reopening the index for every query.
 """
 
@@ -34,7 +34,6 @@ class Snapshot:
         self.entries = self.state["files"]
         self._by_serial: dict[int, dict[str, Any] | None] = {}  # the completed files' entries, as asked for
         self._reader: Reader | None = None
-        self._manifests: dict[int, dict[str, Any]] = {}
         # filter (as JSON) -> the files it passes, and their serials
         self._filtered: dict[str, tuple[dict[int, dict[str, Any]], set[int]]] = {}
         self._allowed: dict[str, np.ndarray] = {}  # filter (as JSON) -> their chunk ids
@@ -128,12 +127,9 @@ class Snapshot:
         entry = self.known([serial]).get(serial)
         if entry is None:
             return None
-        if serial not in self._manifests:
-            self._manifests[serial] = self.folder.chunk_manifest(serial)
-        chunks = self._manifests[serial]["chunks"]
-        if position >= len(chunks):
+        chunk = self.folder.chunk(serial, position)
+        if chunk is None:
             return None  # a leftover of an interrupted write under a serial since reused
-        chunk = chunks[position]
         item = {
             "file_id": entry["id"],
             "filename": self.filename(entry["id"]),

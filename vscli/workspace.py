@@ -6,7 +6,7 @@ Layout of a workspace (``VSCLI_HOME``, else ``--home``, else the platformdirs us
     files/<file-id>/content        the uploaded bytes, unchanged
     stores/<vs-id>/store.json      the `vector_store` object, its model and chunking settings
     stores/<vs-id>/catalog.sqlite  the store's `vector_store.file` entries and its FAISS segments
-    stores/<vs-id>/chunks/<n>.json chunk texts and offsets of one processed file (immutable)
+    stores/<vs-id>/chunks.sqlite   chunk texts and offsets, a row per chunk (vscli 0.3: chunks/<n>.json)
     stores/<vs-id>/index-<n>.faiss a FAISS segment (immutable once written)
     locks/                         lock files (filelock)
 
@@ -24,7 +24,7 @@ import string
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from vscli.errors import CorruptData, InvalidInput, NotFound, VscliError
 
@@ -161,6 +161,17 @@ def atomic_write_bytes(path: Path, data: bytes | Callable[[Path], None]) -> None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def delete_quietly(paths: Iterable[Path | None]) -> None:
+    """Delete what a commit made garbage, after it: a file that cannot be deleted is left for `doctor`
+    (never fails a commit that already happened)."""
+    for path in paths:
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def write_json(path: Path, obj: Any, compact: bool = False) -> None:

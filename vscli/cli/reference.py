@@ -63,7 +63,10 @@ FILES: list[tuple[str, str]] = [
     ("stores/<vs-id>/catalog.sqlite", "the store's catalog (SQLite, WAL): one row per `vector_store.file` entry "
      "(each with its upload's sha256 and name), the FAISS segments that hold their vectors, the next serial; "
      "its commit is the store's commit point. A store of vscli 0.1 has `files.json` instead until its first write"),
-    ("stores/<vs-id>/chunks/<n>.json", "the chunk texts and offsets of one processed file"),
+    ("stores/<vs-id>/chunks.sqlite", "the chunk texts (SQLite, WAL): one row per chunk (its text, character offsets, "
+     "tokens, PDF pages) keyed by the file's serial and the chunk's position, so a query reads its hits' rows "
+     "alone; written before the catalog names a serial. A store of vscli 0.3 has `chunks/<n>.json` (a manifest "
+     "per file) instead until its next write moves them in"),
     ("stores/<vs-id>/index-<n>.faiss", "a FAISS segment (inner product on normalized vectors), immutable: one per "
      "commit, merged as they multiply; none on Milvus"),
     ("stores/<vs-id>/milvus-writing", "Milvus stores: present while a commit's rows are not yet named by the catalog"),

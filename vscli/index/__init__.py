@@ -2,7 +2,7 @@
 id (a chunk embedded as several windows), and search returns each id once with its best score.
 
 Chunk ids pack the file's serial number in the store and the chunk's position in that file, so a hit
-leads straight to its chunk manifest, and a merge tells a removed file's vectors by their serial.
+leads straight to its chunk's row, and a merge tells a removed file's vectors by their serial.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class KeywordIndex:
             raise _error("open", self.path, exc) from exc
 
     def reset(self) -> None:
-        """Throw the index away (to rebuild it from the chunk manifests)."""
+        """Throw the index away (to rebuild it from the chunk texts)."""
         shutil.rmtree(self.path, ignore_errors=True)
 
     # ---- reading -------------------------------------------------------------------------------------

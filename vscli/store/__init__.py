@@ -3,10 +3,10 @@
 State of one store lives in two places. ``store.json`` is the `vector_store` object and its settings
 (name, metadata, expiry, model, chunking). Its catalog (``catalog.sqlite``, `vscli.catalog`) holds its
 `vector_store.file` entries, the index segments that hold their vectors and the next file serial. A
-commit writes the new chunk manifests and its vectors (on FAISS: a new segment ``index-<n>.faiss``, and
+commit writes the new chunk texts and its vectors (on FAISS: a new segment ``index-<n>.faiss``, and
 any merge) first, then commits the catalog rows it changed: that SQLite commit is the commit point, so
-readers see either the old or the new state. Superseded segments and chunk files are deleted after
-the commit; a reader that raced with the deletion retries from the manifest.
+readers see either the old or the new state. Superseded segments and removed files' chunks are deleted
+after the commit; a reader that raced with the deletion retries from the catalog.
 
 Slow work (extracting, chunking, embedding) runs outside the store's lock; only the commit holds it.
 The files themselves are read and written by `vscli.folder.StoreFolder` (``Store.folder``), which is
@@ -31,9 +31,9 @@ from vscli.store.stores import (
     stores_holding,
     stores_named,
 )
-from vscli.store.vector_store import READ_RETRIES, ProgressHook, Store, delete_quietly
+from vscli.store.vector_store import READ_RETRIES, ProgressHook, Store
 
 __all__ = ["BATCH_CHUNKS", "BATCH_CHUNKS_ENV", "MAX_RESULTS", "READ_RETRIES", "ProgressHook", "Store",
-           "check_environment", "check_store_name", "create_store", "delete_quietly", "delete_uploads",
+           "check_environment", "check_store_name", "create_store", "delete_uploads",
            "list_stores", "resolve_store", "store_objects", "stores_holding", "stores_named",
            "validate_attributes", "validate_metadata"]

@@ -83,7 +83,6 @@ def create_store(
     try:
         try:
             staging.mkdir(parents=True)
-            (staging / "chunks").mkdir()
             write_json(staging / "store.json", config)
             StoreFolder(staging, ws.lock_path(store_id), store_id).write_state(
                 {"generation": 0, "next_serial": 1, "segments": [], "files": {}})

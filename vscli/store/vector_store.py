@@ -25,6 +25,7 @@ from vscli.store.rules import (
 )
 from vscli.workspace import (
     Workspace,
+    delete_quietly,
     env_positive_int,
     locked,
     new_id,
@@ -59,13 +60,15 @@ def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
 
 class Change:
     """One change to a store's contents, made under its lock by `Store.changing`: ``writer`` opens the
-    backend's writer on first use (a commit of failures only never loads an index), and ``garbage``
-    collects the files to delete once the change is committed."""
+    backend's writer on first use (a commit of failures only never loads an index); ``garbage`` collects
+    the files to delete once the change is committed, and ``dropped`` the serials whose chunk texts go
+    then (`Store.finish`)."""
 
     def __init__(self, open_writer: Callable[[], Writer]) -> None:
         self._open_writer = open_writer
         self.opened: Writer | None = None
         self.garbage: list[Path | None] = []
+        self.dropped: list[int] = []
 
     @property
     def writer(self) -> Writer:
@@ -542,9 +545,10 @@ class Store:
         self._commit([Prepared(job, error=error) for job in jobs])
 
     def _commit(self, results: list[Prepared]) -> None:
-        """Write chunk manifests and the vectors through the store's backend, then commit the catalog."""
+        """Write the chunk texts and the vectors through the store's backend, then commit the catalog."""
         with locked(self.folder.lock):
             state = self.folder.state()
+            chunks: list[tuple[int, dict[str, Any]]] = []
             with self.changing(state) as change:
                 for result in results:
                     entry = state["files"].get(result.job.file_id)
@@ -559,20 +563,15 @@ class Store:
                     old_serial = entry["vscli"].get("serial")
                     if old_serial is not None:
                         change.writer.remove(old_serial)
-                        change.garbage.append(self.folder.chunks_path(old_serial))
+                        change.dropped.append(old_serial)
                     serial = int(state.get("next_serial", 1))
                     state["next_serial"] = serial + 1
-                    write_json(
-                        self.folder.chunks_path(serial),
-                        {
-                            "file_id": entry["id"],
-                            "chunks": [
-                                {"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens,
-                                 **({"pages": result.pages[i]} if result.pages else {})}
-                                for i, c in enumerate(result.chunks)
-                            ],
-                        },
-                    )
+                    chunks.append((serial, {
+                        "file_id": entry["id"],
+                        "chunks": [{"text": c.text, "start": c.start, "end": c.end, "tokens": c.tokens,
+                                    **({"pages": result.pages[i]} if result.pages else {})}
+                                   for i, c in enumerate(result.chunks)],
+                    }))
                     assert result.vectors is not None and result.owners is not None  # no error: embedded
                     change.writer.add(serial, entry, [c.text for c in result.chunks], result.vectors,
                                       result.owners)
@@ -581,7 +580,8 @@ class Store:
                     entry["usage_bytes"] = result.job.size
                     entry["vscli"].update({"serial": serial, "chunks": len(result.chunks),
                                            "vectors": len(result.owners), "worker": None})
-        delete_quietly(change.garbage)
+                self.folder.write_chunks(chunks)  # durable before the catalog names their serials
+        self.finish(change)
 
     @contextmanager
     def changing(self, state: dict[str, Any], backend: Backend | None = None,
@@ -591,6 +591,7 @@ class Store:
         finishes (its deletes come after the commit). If anything fails, the writer is abandoned and
         the catalog is left as it was. ``fresh``: a writer over nothing, for a migration or a lost index."""
         change = Change(lambda: (backend or self.backend()).writer(state, fresh))
+        self.folder.adopt_chunk_files(state)  # a store of vscli 0.3 or older: once
         try:
             if fresh:
                 change.open()  # a fresh index is written even when nothing is added to it
@@ -605,6 +606,11 @@ class Store:
             raise
         if change.opened is not None:
             change.opened.finish()
+
+    def finish(self, change: Change) -> None:
+        """After a change committed: delete what it made garbage and the chunk texts it dropped."""
+        delete_quietly(change.garbage)
+        self.folder.drop_chunks(change.dropped)
 
     def backend(self, spec: dict[str, Any] | None = None) -> Backend:
         """Where the store's vectors and keyword index live (`vscli.backends`)."""
@@ -642,8 +648,8 @@ class Store:
             with self.changing(state) as change:
                 for serial in serials:
                     change.writer.remove(serial)
-                    change.garbage.append(self.folder.chunks_path(serial))
-        delete_quietly(change.garbage)
+                change.dropped += serials
+        self.finish(change)
         return list(dict.fromkeys(file_ids))
 
     def wait_for(self, file_ids: Iterable[str], poll: float = 0.25) -> None:
@@ -739,7 +745,7 @@ class Store:
                 if created:  # a retry starts clean instead of finding a half-filled collection
                     drop_quietly(target, keep_keywords=current.local_keywords)
                 raise
-        delete_quietly(change.garbage)
+        self.finish(change)
         # the old copy is no longer referenced: the store is complete on its new backend
         drop_quietly(current, keep_keywords=target.local_keywords)
 
@@ -781,11 +787,3 @@ def drop_quietly(backend: Backend, keep_keywords: bool = False) -> None:
     except VscliError:
         pass  # e.g. a server gone meanwhile: what is left is referenced by nothing
 
-
-def delete_quietly(paths: Iterable[Path | None]) -> None:
-    for path in paths:
-        if path is not None:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                pass  # left for `doctor`; never fails a commit that already happened
