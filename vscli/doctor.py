@@ -159,8 +159,8 @@ def check(store: Store, repair: bool = False) -> Report:
                                     "remove them", damage=not backend.deletes_after_commit))
             remove.add(serial)
 
-        referenced = {store.folder.chunks_path(e["vscli"]["serial"]) for e in files.values()
-                      if e["vscli"].get("serial") is not None}
+        named = {e["vscli"]["serial"] for e in files.values() if e["vscli"].get("serial") is not None}
+        referenced = {store.folder.chunks_path(serial) for serial in named}
         current = ({store.folder.index_file(s["n"]) for s in store.folder.segments(state)}
                    if backend.kind == "faiss" else set())
         leftovers = [p for p in store.dir.glob("index-*.faiss") if p not in current]
@@ -171,8 +171,7 @@ def check(store: Store, repair: bool = False) -> Report:
                                     "move them into its chunk texts", damage=False))
         leftovers += list(store.dir.glob(".*.tmp")) + list((store.dir / "chunks").glob(".*.tmp"))
         # chunks no file names: a commit killed after the chunk texts and before the catalog committed
-        stray_chunks = [] if chunks_damaged else sorted(set(store.folder.chunk_texts.owners()) - live_serials
-                                                        - handled)
+        stray_chunks = [] if chunks_damaged else sorted(set(store.folder.chunk_texts.owners()) - named - handled)
         if store.folder.has_catalog() and (store.dir / "files.json").exists():
             leftovers.append(store.dir / "files.json")  # an upgrade killed before it deleted it: not read
         if leftovers or stray_chunks:
