@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -226,8 +228,48 @@ def test_query_updates_last_active_at(cli, dataset: Path, home: Path) -> None:
     config = json.loads(manifest.read_text())
     config["last_active_at"] -= 3600
     manifest.write_text(json.dumps(config))
+    asked_at = int(time.time())
     cli("query", "docs", "anything")
-    assert json.loads(manifest.read_text())["last_active_at"] >= int(time.time()) - 5
+    assert json.loads(manifest.read_text())["last_active_at"] >= asked_at  # however long the query took
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from vscli.workspace import locked
+with locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_query_never_waits_for_a_writer_to_note_its_activity(cli, dataset: Path, home: Path,
+                                                                 monkeypatch) -> None:
+    """A query notes its activity under the store's lock: with a writer holding it, the query goes on
+    without waiting (it asked for the lock without a timeout) and the next query notes it."""
+    from vscli.store import vector_store
+    from vscli.workspace import Workspace
+
+    store_id = make_store(cli)
+    manifest = home / "stores" / store_id / "store.json"
+    config = json.loads(manifest.read_text())
+    config["last_active_at"] -= 3600
+    manifest.write_text(json.dumps(config))
+    store = vector_store.Store(Workspace(home), store_id)
+    asked: list[float] = []
+    real = vector_store.locked
+    monkeypatch.setattr(vector_store, "locked", lambda path, timeout=60: asked.append(timeout) or real(path, timeout))
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store.folder.lock)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "held"
+        store.touch()
+        assert asked == [0] and json.loads(manifest.read_text())["last_active_at"] == config["last_active_at"]
+    finally:
+        writer.kill()
+        writer.wait()
+    store.touch()
+    assert json.loads(manifest.read_text())["last_active_at"] > config["last_active_at"]
 
 
 def test_custom_model_directory(cli, dataset: Path, tmp_path: Path) -> None:

@@ -112,6 +112,8 @@ def test_ingest_sessions_side_by_side_give_the_vectors_of_one(embedder) -> None:
     assert len(one.encoders) == 1 and len(several.encoders) == 3
     reported: list[int] = []
     vectors, owners = several.embed_documents(texts, progress=reported.append)
-    expected, expected_owners = one.embed_documents(texts)
+    reported_one: list[int] = []
+    expected, expected_owners = one.embed_documents(texts, progress=reported_one.append)  # no thread pool
     assert owners.tolist() == expected_owners.tolist() and sum(reported) == len(owners) > len(texts)
+    assert sum(reported_one) == len(owners)
     assert float(np.abs(vectors - expected).max()) < 1e-5

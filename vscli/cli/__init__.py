@@ -71,16 +71,13 @@ def only(name: str | None) -> typer.Typer:
     help gets `listing()`, a misspelt command the whole app."""
     from copy import copy
 
-    from typer.main import get_command_name
-
     if name is None:
         return listing()
     if name not in COMMAND_MODULES:
         return commands()  # a misspelt command: click suggests the nearest of all
     importlib.import_module(f"vscli.cli.{COMMAND_MODULES[name]}")
     narrowed = copy(app)
-    narrowed.registered_commands = [c for c in app.registered_commands
-                                    if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name]
+    narrowed.registered_commands = [c for c in app.registered_commands if _command_name(c) == name]
     narrowed.registered_groups = [g for g in app.registered_groups if g.name == name]
     return narrowed
 
@@ -91,8 +88,6 @@ def listing() -> typer.Typer:
     most of the cost of building a command (tests/test_help.py: the same help as the whole app's)."""
     from copy import copy
 
-    from typer.main import get_command_name
-
     def named_only(info: Any) -> Any:
         callback = info.callback
 
@@ -100,7 +95,7 @@ def listing() -> typer.Typer:
             raise AssertionError("a listed command ran")
 
         shown = copy(info)
-        shown.name = info.name or get_command_name(callback.__name__)
+        shown.name = _command_name(info)
         shown.help = info.help if info.help is not None else inspect.getdoc(callback)
         shown.callback = command
         return shown
@@ -109,3 +104,10 @@ def listing() -> typer.Typer:
     listed = copy(whole)
     listed.registered_commands = [named_only(info) for info in whole.registered_commands]
     return listed
+
+
+def _command_name(info: Any) -> str:
+    """A registered command's name as typer gives it: its own, else its function's name with dashes."""
+    from typer.main import get_command_name
+
+    return info.name or get_command_name(getattr(info.callback, "__name__", ""))

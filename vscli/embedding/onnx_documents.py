@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -67,17 +67,23 @@ class OnnxDocumentEmbedder:
                 idle.put(encoder)
             return len(part)
 
-        unreported = 0
-        with ThreadPoolExecutor(len(self.encoders), thread_name_prefix="vscli-embed") as pool:
-            try:
-                for done, count in enumerate(pool.map(encode, batches), 1):  # in order: progress on this thread
-                    unreported += count
-                    if progress and (unreported >= PROGRESS_EVERY or done == len(batches)):
-                        progress(unreported)
-                        unreported = 0
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C or a failure: no batch keeps running
-                raise
+        def report(counts: Iterable[int]) -> None:
+            unreported = 0
+            for done, count in enumerate(counts, 1):  # batches in order: progress on the calling thread
+                unreported += count
+                if progress and (unreported >= PROGRESS_EVERY or done == len(batches)):
+                    progress(unreported)
+                    unreported = 0
+
+        if len(self.encoders) == 1:
+            report(map(encode, batches))  # one session (one core): no thread to hand its batches to
+        else:
+            with ThreadPoolExecutor(len(self.encoders), thread_name_prefix="vscli-embed") as pool:
+                try:
+                    report(pool.map(encode, batches))
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C or a failure: no batch keeps running
+                    raise
         return vectors, np.asarray(owners, dtype=np.int64)
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -141,13 +141,14 @@ class Store:
         return settings
 
     def touch(self) -> None:
-        """Record activity (OpenAI's `last_active_at`), at most once a minute; best effort."""
+        """Record activity (OpenAI's `last_active_at`), at most once a minute; best effort, and never
+        waiting: a query does not wait for a writer's commit to note that it ran (the next one will)."""
         config = self.config()
         now = int(time.time())
         if now - int(config.get("last_active_at") or 0) < ACTIVE_WRITE_INTERVAL:
             return
         try:
-            with locked(self.folder.lock, timeout=5):
+            with locked(self.folder.lock, timeout=0):
                 config = self.config()
                 config["last_active_at"] = now
                 write_json(self.dir / "store.json", config)
