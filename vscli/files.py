@@ -403,15 +403,11 @@ class FileRegistry:
     def reindex(self) -> None:
         """Set a damaged registry aside (``registry.sqlite.damaged-<time>``, with its WAL) and index the
         upload folders again."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         with locked(self.ws.lock_path("files")):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            for suffix in ("-wal", "-shm", ""):
-                part = Path(f"{self.path}{suffix}")
-                if part.exists():
-                    part.rename(self.path.parent / f"{REGISTRY}.damaged-{stamp}{suffix}")
+            sqlitedb.set_aside(self.path)
             self._build(self.path)
 
     def rebuild(self, file_id: str) -> dict[str, Any]:

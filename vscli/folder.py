@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from vscli import catalog as vcatalog
 from vscli import index as vindex
+from vscli import sqlitedb
 from vscli.catalog.chunk_texts import FILENAME as CHUNKS_FILENAME
 from vscli.catalog.chunk_texts import ChunkTexts
 from vscli.errors import CorruptData, NotFound, VscliError
@@ -223,10 +224,7 @@ class StoreFolder:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for path in (self.catalog_path, self.dir / "files.json"):
             if path.exists():
-                for suffix in ("-wal", "-shm", ""):  # the WAL with its catalog: they are read together
-                    part = Path(f"{path}{suffix}")
-                    if part.exists():
-                        part.rename(self.dir / f"{path.name}.damaged-{stamp}{suffix}")
+                sqlitedb.set_aside(path, stamp)  # a files.json has no WAL: the same move
         self._shared = self._reader = self._probe = self._shared_catalog = None
 
     @staticmethod

@@ -8,6 +8,7 @@ import atexit
 import os
 import sqlite3
 import tempfile
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -111,6 +112,17 @@ def upgrade(conn: sqlite3.Connection, current: int, migrations: dict[int, str]) 
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def set_aside(path: Path, stamp: str | None = None) -> Path:
+    """Move a damaged database out of the way, with its WAL and shared-memory file (they are read
+    together), as ``<name>.damaged-<time>``: kept, never deleted. Returns where it went."""
+    kept = path.with_name(f"{path.name}.damaged-{stamp or time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("-wal", "-shm", ""):
+        part = Path(f"{path}{suffix}")
+        if part.exists():
+            part.rename(Path(f"{kept}{suffix}"))
+    return kept
 
 
 def split_script(script: str) -> list[str]:

@@ -167,15 +167,7 @@ class ChunkTexts:
     def set_aside(self) -> Path | None:
         """Move a damaged file out of the way (kept as ``chunks.sqlite.damaged-<time>``, with its WAL)."""
         self.close()
-        if not self.exists():
-            return None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        kept = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-        for suffix in ("-wal", "-shm", ""):
-            part = Path(f"{self.path}{suffix}")
-            if part.exists():
-                part.rename(Path(f"{kept}{suffix}"))
-        return kept
+        return sqlitedb.set_aside(self.path) if self.exists() else None
 
     def close(self) -> None:
         if self._reader is not None:
