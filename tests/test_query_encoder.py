@@ -81,11 +81,12 @@ def test_a_plain_install_embeds_without_torch(tmp_path: Path, dataset: Path) -> 
     assert run_noting_heavy_modules(["create", "docs"], env, BLOCK_TORCH)[0].returncode == 0
     proc, loaded = run_noting_heavy_modules(["upload", str(dataset / "data_mining.md"), "--store", "docs"], env,
                                             BLOCK_TORCH)
-    assert proc.returncode == 0 and loaded == "LOADED=onnxruntime", proc.stderr
+    assert proc.returncode == 0 and loaded == "LOADED=faiss,onnxruntime", proc.stderr
     meta = json.loads(next((tmp_path / "cache").glob("onnx/*/meta.json")).read_text())
     assert meta["verified"] is True and meta["built"] and meta["cosine_min"] >= MIN_COSINE
     proc, loaded = run_noting_heavy_modules(["query", "docs", "what is data mining?", "--json"], env, BLOCK_TORCH)
     assert proc.returncode == 0 and json.loads(proc.stdout)["data"][0]["filename"] == "data_mining.md"
+    assert loaded == "LOADED=onnxruntime"  # its one segment is exact: read by numpy
 
 
 def test_another_model_without_torch_says_what_to_install(tmp_path: Path, dataset: Path) -> None:
@@ -134,11 +135,12 @@ def test_cold_query_loads_neither_torch_nor_sentence_transformers(cli, dataset: 
 
 def run_noting_heavy_modules(args: list[str], env: dict[str, str], prelude: str = "",
                              timeout: float = 300) -> tuple[subprocess.CompletedProcess, str]:
-    """Run vscli in a subprocess; also return which of the heavy model libraries it imported."""
+    """Run vscli in a subprocess; also return which of the heavy libraries it imported (the model's, and
+    FAISS: a query over exact segments reads them with numpy)."""
     code = prelude + (
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('LOADED=' + ','.join(sorted(m for m in "
-        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime') if sys.modules.get(m))) + '\\n'))\n"
+        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime', 'faiss') if sys.modules.get(m))) + '\\n'))\n"
         f"sys.argv = ['vscli', *{args!r}]\n"
         "from vscli.cli import main\nmain()\n"
     )
@@ -152,7 +154,7 @@ def test_ingest_with_an_export_loads_neither_torch_nor_sentence_transformers(cli
     cli("create", "docs")
     proc, loaded = run_noting_heavy_modules(["upload", str(dataset / "data_mining.md"), "--store", "docs"],
                                             os.environ.copy())
-    assert proc.returncode == 0 and loaded == "LOADED=onnxruntime", proc.stderr
+    assert proc.returncode == 0 and loaded == "LOADED=faiss,onnxruntime", proc.stderr
     hits = json.loads(cli("query", "docs", "what is data mining?", "--json").stdout)["data"]
     assert hits[0]["filename"] == "data_mining.md"
 
@@ -163,7 +165,7 @@ def test_the_first_ingest_makes_the_export_that_queries_use(tmp_path: Path, data
     proc, loaded = run_noting_heavy_modules(["create", "docs"], env)
     assert proc.returncode == 0
     proc, loaded = run_noting_heavy_modules(["upload", str(dataset / "data_mining.md"), "--store", "docs"], env)
-    assert proc.returncode == 0 and loaded == "LOADED=onnxruntime", proc.stderr  # built from the weights
+    assert proc.returncode == 0 and loaded == "LOADED=faiss,onnxruntime", proc.stderr  # built from the weights
     metas = list((tmp_path / "fresh-cache").glob("onnx/*/meta.json"))
     assert len(metas) == 1 and json.loads(metas[0].read_text())["verified"] is True
     assert (metas[0].parent / "model.onnx.data").stat().st_size > 80_000_000  # weights beside the graph

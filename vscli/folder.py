@@ -336,18 +336,16 @@ class StoreFolder:
         generation = int(state.get("generation", 0))
         return [{"n": generation}] if generation else []
 
-    def open_segment(self, number: int, dim: int) -> vindex.VectorIndex:
-        """A segment memory-mapped for searching (FileNotFoundError when a merge deleted it meanwhile:
-        the reader then starts again from the manifest)."""
-        return vindex.open_index(self.index_file(number), dim, read_only=True)
+    def open_segment(self, number: int, dim: int) -> vindex.SearchableIndex:
+        """A segment opened for searching (FileNotFoundError when a merge deleted it meanwhile: the reader
+        then starts again from the manifest)."""
+        return vindex.open_for_search(self.index_file(number), dim)
 
     def load_segment(self, number: int, dim: int, to_change: bool = False) -> vindex.VectorIndex:
         """A segment the manifest names, to read all of it (a merge, a migration, `doctor`): memory-mapped,
         or ``to_change`` read into memory (the base a merge adds to; the file itself never changes)."""
         try:
-            if to_change:
-                return vindex.open_index(self.index_file(number), dim)
-            return self.open_segment(number, dim)
+            return vindex.open_index(self.index_file(number), dim, read_only=not to_change)
         except FileNotFoundError:
             raise CorruptData(f"store {self.id} is missing its index file {self.index_file(number)}") from None
 

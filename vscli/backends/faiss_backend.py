@@ -204,7 +204,7 @@ class FaissReader:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self._vectors: list[vindex.VectorIndex] | None = None
+        self._vectors: list[vindex.SearchableIndex] | None = None
         self._keyword: KeywordIndex | None = None
 
     def open_vectors(self) -> None:

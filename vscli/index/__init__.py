@@ -26,21 +26,30 @@ def split_chunk_id(cid: int) -> tuple[int, int]:
     return cid >> CHUNK_BITS, cid & ((1 << CHUNK_BITS) - 1)
 
 
-class VectorIndex(Protocol):
+class SearchableIndex(Protocol):
+    """What a query needs of a segment (`open_for_search`)."""
+
     dimension: int
 
     @property
     def size(self) -> int:
         """Number of vectors held."""
 
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Up to k distinct ids with their best score (cosine similarity), best first; only ids in
+        ``allowed`` when given (filtered inside the search, so k results come back when k exist)."""
+
+    def kind(self) -> str:
+        """What kind of index this is (exact, or approximate with its parameters)."""
+
+
+class VectorIndex(SearchableIndex, Protocol):
+    """An index a commit writes: a segment being made, or one read whole by a merge or a migration."""
+
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...
 
     def remove(self, ids: np.ndarray) -> int:
         """Drop every vector with one of these ids; returns how many went."""
-
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Up to k distinct ids with their best score (cosine similarity), best first; only ids in
-        ``allowed`` when given (filtered inside the search, so k results come back when k exist)."""
 
     def ids(self) -> "np.ndarray":
         """The chunk id of every vector (with repeats: one per window)."""
@@ -50,9 +59,6 @@ class VectorIndex(Protocol):
 
     def fit_to_size(self) -> None:
         """Change the index's type, or train it anew, when its size calls for it."""
-
-    def kind(self) -> str:
-        """What kind of index this is (exact, or approximate with its parameters)."""
 
     def save(self, path: Path) -> None: ...
 
@@ -69,3 +75,11 @@ def open_index(path: Path | None, dimension: int, read_only: bool = False) -> Ve
     from vscli.index.faiss_index import FaissIndex
 
     return FaissIndex.load(path, dimension, read_only) if path else FaissIndex.empty(dimension)
+
+
+def open_for_search(path: Path, dimension: int) -> SearchableIndex:
+    """The index at ``path`` to search: an exact one read by numpy (`flat_file`: no FAISS import on a
+    cold query), any other memory-mapped by FAISS."""
+    from vscli.index.flat_file import FlatFile
+
+    return FlatFile.open(path, dimension) or open_index(path, dimension, read_only=True)
