@@ -29,12 +29,13 @@ def saved(path: Path, vectors: np.ndarray, ids: np.ndarray) -> Path:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 2500])
 def test_the_same_hits_as_faiss_with_and_without_a_filter(n: int, tmp_path: Path) -> None:
-    """Up to three windows per chunk (sharing its id), duplicated vectors (equal scores), k past the
-    number of chunks, and filters that keep a few chunks or none."""
+    """Up to three windows per chunk (sharing its id), duplicated vectors (equal scores, also at the cut
+    of k), k past the number of chunks, and filters that keep a few chunks or none."""
     rng = np.random.default_rng(n)
     vectors = unit(rng.normal(size=(n, DIM)))
     if n > 10:
         vectors[n // 2: n // 2 + 5] = vectors[:5]  # the same text in another file: equal scores
+        vectors[n // 3: n // 3 + 12] = vectors[0]  # ...in many chunks: more ties than k * 4 vectors
     ids = np.array([chunk_id(3 + i // 30, (i % 30) // 3) for i in range(n)], np.int64)
     path = saved(tmp_path / "index-1.faiss", vectors, ids)
     faiss_reader = open_index(path, DIM, read_only=True)
@@ -50,8 +51,7 @@ def test_the_same_hits_as_faiss_with_and_without_a_filter(n: int, tmp_path: Path
         for k in (1, 5, 10, 200):
             for allowed in filters:
                 found = flat.search(query, k, allowed)
-                candidates = best if allowed is None else {c: best[c] for c in allowed.tolist()}
-                assert_agree(found, faiss_reader.search(query, k, allowed), candidates)
+                assert_agree(found, faiss_reader.search(query, k, allowed))
                 assert all(abs(best[cid] - score) <= 1e-6 for cid, score in found)  # each chunk's best window
                 assert allowed is None or {cid for cid, _ in found} <= set(allowed.tolist())
 
@@ -63,18 +63,14 @@ def best_scores(scores: np.ndarray, ids: np.ndarray) -> dict[int, float]:
     return best
 
 
-def assert_agree(found: list[tuple[int, float]], expected: list[tuple[int, float]],
-                 candidates: dict[int, float]) -> None:
-    """The same scores in the same order, distinct ids, and at every place whose score no other candidate
-    shares (to 1e-6), the same id: ids with equal scores may come in another order."""
-    assert len(found) == len(expected) and len({cid for cid, _ in found}) == len(found)
+def assert_agree(found: list[tuple[int, float]], expected: list[tuple[int, float]]) -> None:
+    """The same ids in the same order (equal scores too: a store's results do not depend on the reader)
+    and the same scores to 1e-6 (numpy sums the products in another order)."""
+    assert [cid for cid, _ in found] == [cid for cid, _ in expected]
     assert [s for _, s in found] == pytest.approx([s for _, s in expected], abs=1e-6)
-    for (cid, score), (other, _) in zip(found, expected, strict=True):
-        if sum(abs(score - s) <= 1e-6 for s in candidates.values()) == 1:
-            assert cid == other
 
 
-def test_exact_ranking_equals_faiss_where_no_scores_tie(tmp_path: Path) -> None:
+def test_the_same_ranking_as_faiss_on_a_larger_segment(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     vectors = unit(rng.normal(size=(3000, DIM)))
     ids = np.array([chunk_id(1 + i // 100, (i % 100) // 2) for i in range(3000)], np.int64)

@@ -70,23 +70,34 @@ class FlatFile:
         return "flat (exact)"
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """As `FaissIndex.search`: up to k distinct ids with their best score, best first (equal scores:
-        the smaller id first)."""
+        """As `FaissIndex.search`: up to k distinct ids with their best score, best first, and equal
+        scores in FAISS's order (below), so that a store's results do not depend on which reads it."""
         if self.size == 0 or k <= 0 or allowed is not None and not len(allowed):
             return []
-        scores = self.vectors @ np.asarray(query, np.float32).reshape(-1)
+        # einsum sums every row the same way: identical vectors (the same text in two files) tie exactly
+        scores = np.einsum("ij,j->i", self.vectors, np.asarray(query, np.float32).reshape(-1))
         ids = self._ids
         if allowed is not None:
             rows = np.flatnonzero(np.isin(ids, allowed))
             scores, ids = scores[rows], ids[rows]
         fetch = min(len(ids), k * OVERFETCH)
         while True:
-            top = np.argpartition(-scores, fetch - 1)[:fetch] if fetch < len(ids) else np.arange(len(ids))
-            top = top[np.lexsort((ids[top], -scores[top]))]
             best: dict[int, float] = {}
+            top = _best_first(scores, fetch)
             for cid, score in zip(ids[top].tolist(), scores[top].tolist(), strict=True):
                 best.setdefault(cid, score)
             if len(best) >= k or fetch >= len(ids):
                 return list(best.items())[:k]
             fetch = min(len(ids), fetch * 4)
 
+
+def _best_first(scores: np.ndarray, fetch: int) -> np.ndarray:
+    """The positions of the ``fetch`` best scores, best first, as FAISS's exact search picks and orders
+    them: of vectors tied at the cut, the first in the file; among equal scores, the last first."""
+    if fetch < len(scores):
+        cut = np.partition(scores, len(scores) - fetch)[len(scores) - fetch]  # the fetch-th best score
+        above = np.flatnonzero(scores > cut)
+        chosen = np.concatenate([above, np.flatnonzero(scores == cut)[: fetch - len(above)]])
+    else:
+        chosen = np.arange(len(scores))
+    return chosen[np.lexsort((-chosen, -scores[chosen]))]
