@@ -188,7 +188,9 @@ def bench_query(env: dict[str, str], repeat: int, chunks: int, rows: list[tuple[
     ours = vscli("query", "q10k", "what is data mining?", "--json")
     cases = {"naive script: import sentence-transformers, load, encode, FAISS search":
              ([PY, "-c", NAIVE_QUERY, str(index_file(home))], env),
-             f"vscli query (cold process, {n} chunks)": (ours, env)}
+             f"vscli query (cold process, {n} chunks)": (ours, env),
+             "vscli query --mode vector": ([*ours, "--mode", "vector"], env),
+             "vscli query --mode keyword": ([*ours, "--mode", "keyword"], env)}
     if peers_python:
         import peers
 

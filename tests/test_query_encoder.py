@@ -138,11 +138,14 @@ def run_noting_heavy_modules(args: list[str], env: dict[str, str], prelude: str 
     """Run vscli in a subprocess; also return which of the heavy libraries it imported (the model's, and
     FAISS: a query over exact segments reads them with numpy)."""
     code = prelude + (
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('LOADED=' + ','.join(sorted(m for m in "
-        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime', 'faiss') if sys.modules.get(m))) + '\\n'))\n"
+        "import sys\n"
         f"sys.argv = ['vscli', *{args!r}]\n"
-        "from vscli.cli import main\nmain()\n"
+        "from vscli.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"  # (main() ends the process: an exit handler registered before it would not run)
+        "    sys.stderr.write('LOADED=' + ','.join(sorted(m for m in "
+        "('torch', 'sentence_transformers', 'transformers', 'onnxruntime', 'faiss') if sys.modules.get(m))) + '\\n')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=timeout, env=env)
     return proc, proc.stderr.decode().strip().splitlines()[-1]
