@@ -42,6 +42,21 @@ def _results(cli, store: str = "docs") -> dict[str, list]:
     return found
 
 
+def _same_hits(got: list, expected: list) -> bool:
+    """The same hits with the same scores, as two engines give them: FAISS's exact search (read by numpy)
+    and Milvus's sum the same products in another order, so a score may differ in its last bit, and so by
+    one in the sixth decimal once rounded; hits whose scores differ by no more than that may trade places."""
+    close = 2e-6
+
+    def near(a: float, b: float) -> bool:
+        return abs(a - b) <= close
+
+    return (len(got) == len(expected)
+            and all(near(g[1], e[1]) for g, e in zip(got, expected, strict=True))  # rank by rank
+            and sorted((g[0], g[2]) for g in got) == sorted((e[0], e[2]) for e in expected)
+            and all(any((g[0], g[2]) == (e[0], e[2]) and near(g[1], e[1]) for e in expected) for g in got))
+
+
 def _store_dir(home: Path) -> Path:
     return next((home / "stores").glob("vs_*"))
 
@@ -73,7 +88,7 @@ def test_migrate_round_trip_gives_identical_results(cli, dataset: Path, home: Pa
     on_milvus = _results(cli)
     for key, results in before.items():
         if key.startswith("vector:"):  # the same vectors, searched exactly: the same results
-            assert on_milvus[key] == results, key
+            assert _same_hits(on_milvus[key], results), (key, on_milvus[key], results)
     # BM25 by Milvus (no stemming) ranks a little differently from tantivy's, but finds the same topics
     assert on_milvus["keyword:what is data mining?"][0][0] == before["keyword:what is data mining?"][0][0]
     status = cli("status", "docs")
@@ -364,6 +379,6 @@ def test_kill_9_during_migrate_then_retry(cli, tmp_path: Path, home: Path) -> No
         moved = cli("migrate", "docs", "--to", "milvus", "--uri", uri)
         assert moved.exit_code == 0, moved.output
     on_milvus = _results(cli)
-    assert all(on_milvus[key] == results for key, results in before.items() if key.startswith("vector:"))
+    assert all(_same_hits(on_milvus[key], results) for key, results in before.items() if key.startswith("vector:"))
     assert cli("migrate", "docs", "--to", "faiss").exit_code == 0
     assert _results(cli) == before

@@ -339,7 +339,7 @@ class StoreFolder:
     def open_segment(self, number: int, dim: int) -> vindex.SearchableIndex:
         """A segment opened for searching (FileNotFoundError when a merge deleted it meanwhile: the reader
         then starts again from the manifest)."""
-        return vindex.open_index(self.index_file(number), dim, read_only=True)
+        return vindex.open_for_search(self.index_file(number), dim)
 
     def load_segment(self, number: int, dim: int, to_change: bool = False) -> vindex.VectorIndex:
         """A segment the manifest names, to read all of it (a merge, a migration, `doctor`): memory-mapped,

@@ -5,7 +5,8 @@ untruncated), then encoded longest first in small batches: similar lengths waste
 on two cores batches of 4-8 ran 20-25% faster than 32. The batches go to one single-threaded onnxruntime
 session per core, each in its own thread (onnxruntime runs without the GIL): on two cores that encoded
 1.11-1.13x faster than one session spreading every operator over both cores, which waits for the slower
-half of each small operator (BENCHMARKS.md). The weights are memory-mapped, so the sessions share them.
+half of each small operator (BENCHMARKS.md). The weights are memory-mapped, so the sessions share them;
+each session prepacks them for its matrix kernels (an ingest encoded 7% faster, peak RSS unchanged).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class OnnxDocumentEmbedder:
 
         threads = threads or embedding_threads()
         sessions = min(threads, MAX_SESSIONS)
-        self.encoders = [OnnxQueryEncoder(name, directory, meta, threads=threads // sessions)
+        # prepacked weights: an ingest runs long enough for the re-laid matrices to pay (+7% here)
+        self.encoders = [OnnxQueryEncoder(name, directory, meta, prepack=True, threads=threads // sessions)
                          for _ in range(sessions)]
         self.encoder = self.encoders[0]
         self.name = name
