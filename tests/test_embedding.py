@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vscli.embedding import bundled_model_path, load_embedder, load_model
-from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
+from vscli.embedding.onnx_documents import OnnxDocumentEmbedder, pack
 from vscli.embedding.windows import split_windows
 
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -117,3 +117,16 @@ def test_ingest_sessions_side_by_side_give_the_vectors_of_one(embedder) -> None:
     assert owners.tolist() == expected_owners.tolist() and sum(reported) == len(owners) > len(texts)
     assert sum(reported_one) == len(owners)
     assert float(np.abs(vectors - expected).max()) < 1e-5
+
+
+def test_windows_are_batched_longest_first_within_a_budget_of_pieces() -> None:
+    """A long window goes alone (a small batch stays in the core's cache); short ones share a batch, as
+    many as fit in the budget with padding to the batch's longest counted."""
+    lengths = [30, 250, 60, 120, 200, 60, 30, 60, 130, 30, 60, 30]
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches = pack(order, lengths, budget=256)
+    assert [[lengths[i] for i in batch] for batch in batches] == [
+        [250], [200], [130], [120, 60], [60, 60, 60, 30], [30, 30, 30]]
+    assert [i for batch in batches for i in batch] == order
+    assert pack([0, 1], [300, 10], budget=256) == [[0], [1]]  # longer than the budget: alone
+    assert pack([], [], budget=256) == []

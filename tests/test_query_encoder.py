@@ -21,7 +21,7 @@ from vscli.embedding.onnx_export import (
     ensure_built_export,
     ensure_export,
 )
-from vscli.embedding.onnx_query import OnnxQueryEncoder, cache_dir
+from vscli.embedding.onnx_query import FORMAT_VERSION, OnnxQueryEncoder, cache_dir
 from vscli.embedding.reference import StoredReference
 
 TEST_SET = VERIFY_TEXTS + [
@@ -205,3 +205,18 @@ def test_a_built_graph_that_failed_its_check_is_traced_over(tmp_path: Path, monk
                                                                "reason": "cosine 0.93"}))
     meta = ensure_export(load_model("all-MiniLM-L6-v2"), resolved)
     assert meta["verified"] is True and "built" not in meta
+
+
+def test_an_export_of_an_older_format_is_replaced_and_deleted(tmp_path: Path, monkeypatch) -> None:
+    """After an upgrade the model is exported again in the new format, and the old export (90 MB that
+    this vscli no longer reads) does not stay behind in the user's cache."""
+    monkeypatch.setenv("VSCLI_CACHE_DIR", str(tmp_path / "cache"))
+    resolved = resolve_model("all-MiniLM-L6-v2")
+    old = cache_dir(resolved, FORMAT_VERSION - 1)
+    old.mkdir(parents=True)
+    (old / "model.onnx.data").write_bytes(b"\0" * 4096)
+    (old / "meta.json").write_text(json.dumps({"verified": True, "format": FORMAT_VERSION - 1, "pooling": "mean",
+                                               "dimension": 384, "max_seq_length": 256, "cosine_min": 1.0}))
+    assert load_query_encoder("all-MiniLM-L6-v2") is not None and not old.exists()
+    meta = json.loads((cache_dir(resolved) / "meta.json").read_text())
+    assert meta["verified"] is True and meta["format"] == FORMAT_VERSION

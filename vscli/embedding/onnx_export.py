@@ -70,7 +70,8 @@ def ensure_built_export(name: str, resolved_model: str) -> dict[str, Any] | None
 
 def _make(resolved_model: str, produce: Callable[[Path], dict[str, Any]], reference: Any) -> dict[str, Any]:
     """``produce`` an export in a staging folder, verify it against ``reference``, then move it into the
-    cache whole (its meta.json, written last, marks it complete)."""
+    cache whole (its meta.json, written last, marks it complete) and delete the model's exports of older
+    formats, which this vscli no longer reads."""
     target = cache_dir(resolved_model)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
@@ -84,6 +85,8 @@ def _make(resolved_model: str, produce: Callable[[Path], dict[str, Any]], refere
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    for version in range(1, FORMAT_VERSION):  # the exports an older vscli made of this model (90 MB each)
+        shutil.rmtree(cache_dir(resolved_model, version), ignore_errors=True)
     return meta
 
 

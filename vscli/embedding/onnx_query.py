@@ -20,7 +20,9 @@ from vscli.background import Background
 
 T = TypeVar("T")
 
-FORMAT_VERSION = 2  # 2: eager-attention graph, weights as external data, verified on padded batches
+# 2: eager-attention graph, weights as external data, verified on padded batches;
+# 3: built graphs run each layer's attention as one onnxruntime Attention node
+FORMAT_VERSION = 3
 CACHE_ENV = "VSCLI_CACHE_DIR"
 
 
@@ -33,9 +35,10 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("vscli", appauthor=False))
 
 
-def cache_dir(resolved_model: str) -> Path:
-    """Where a model's export lives: keyed by its path and, for a local model, its weights' size/mtime."""
-    fingerprint = [resolved_model, str(FORMAT_VERSION)]
+def cache_dir(resolved_model: str, version: int = FORMAT_VERSION) -> Path:
+    """Where a model's export of this format lives: keyed by its path and, for a local model, its weights'
+    size/mtime."""
+    fingerprint = [resolved_model, str(version)]
     path = Path(resolved_model)
     for weights in ("model.safetensors", "pytorch_model.bin"):
         if (path / weights).is_file():
@@ -107,13 +110,17 @@ class OnnxQueryEncoder:
 
     def encode(self, texts: list[str]) -> Any:
         """Normalized vectors for texts of at most max_seq_length pieces, run as one padded batch."""
+        return self.encode_pieces(self.tokenizer.encode_batch(texts))
+
+    def encode_pieces(self, encodings: list[Any]) -> Any:
+        """Normalized vectors for texts this encoder's tokenizer already split (`tokenizer.encode_batch`),
+        run as one batch padded to the longest."""
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), width), np.int64)
-        mask = np.zeros((len(texts), width), np.int64)
-        types = np.zeros((len(texts), width), np.int64)
+        ids = np.zeros((len(encodings), width), np.int64)
+        mask = np.zeros((len(encodings), width), np.int64)
+        types = np.zeros((len(encodings), width), np.int64)
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
