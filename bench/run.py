@@ -270,8 +270,10 @@ def compute_ceiling(texts: list[str]) -> tuple[float, float, float]:
     import numpy as np
 
     from vscli.embedding import load_embedder
+    from vscli.embedding.onnx_documents import OnnxDocumentEmbedder
 
     embedder = load_embedder("all-MiniLM-L6-v2")
+    assert isinstance(embedder, OnnxDocumentEmbedder)  # the export is made by now
     pieces = float(np.mean([len(o) + 2 for o in embedder.piece_offsets(texts)]))  # + [CLS], [SEP]
     hidden, inner, layers = 384, 1536, 6  # all-MiniLM-L6-v2
     flops = 2 * layers * pieces * (4 * hidden * hidden + 2 * hidden * inner + 2 * pieces * hidden)

@@ -1,10 +1,11 @@
 """Document vectors for ingest from the verified ONNX export, without importing torch.
 
 Windows are cut exactly as the sentence-transformers path cuts them (the same tokenizer.json,
-untruncated), then encoded longest first in batches of at most 256 word pieces (padding included): a
-window of 200 pieces alone, eight of 30 together. Similar lengths waste nothing on padding, and a small
-batch keeps a layer's activations in the core's cache: here, 200-piece windows encoded 23% faster
-one at a time than in eights, while 30-piece ones were fastest four to eight at a time (BENCHMARKS.md).
+untruncated), then encoded longest first in batches of at most 512 word pieces, padding included: two
+windows of 200 pieces, twelve of 40. Similar lengths waste nothing on padding, and a small batch keeps a
+layer's activations in the core's cache: here 200-piece windows encoded 1.10x faster two at a time than
+in eights, and a budget of 512 pieces beat 256 and 1024 for long and short windows alike
+(bench/encode_batches.py, BENCHMARKS.md).
 The batches go to one single-threaded onnxruntime session per core, each in its own thread (onnxruntime
 runs without the GIL): on two cores that encoded 1.11-1.13x faster than one session spreading every
 operator over both cores, which waits for the slower half of each small operator. The weights are
@@ -25,7 +26,7 @@ from vscli.embedding import Progress, embedding_threads
 from vscli.embedding.onnx_query import OnnxQueryEncoder
 from vscli.embedding.windows import split_windows
 
-PIECES_PER_BATCH = 256  # a batch's windows x its longest window, in word pieces
+PIECES_PER_BATCH = 512  # a batch's windows x its longest window, in word pieces
 PROGRESS_EVERY = 64  # windows between progress reports
 MAX_SESSIONS = 4  # past four cores, each session gets several threads
 
