@@ -24,20 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import sentence  # noqa: E402
+from run import paragraph  # noqa: E402
 
 
 def texts_of(count: int, words: int) -> list[str]:
     rng = random.Random(11)
-    texts = []
-    for _ in range(count):
-        parts, n = [], 0
-        while n < words:
-            s = sentence(rng)
-            parts.append(s)
-            n += len(s.split())
-        texts.append(" ".join(parts))
-    return texts
+    return [paragraph(rng, words) for _ in range(count)]
 
 
 def main() -> None:

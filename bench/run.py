@@ -39,18 +39,23 @@ def sentence(rng: random.Random) -> str:
     return " ".join(words).capitalize() + "."
 
 
+def paragraph(rng: random.Random, words: int) -> str:
+    """Sentences until at least ``words`` words."""
+    text, n = [], 0
+    while n < words:
+        s = sentence(rng)
+        text.append(s)
+        n += len(s.split())
+    return " ".join(text)
+
+
 def write_corpus(folder: Path, files: int, words_per_file: int, seed: int = 7) -> list[Path]:
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(files):
-        text, n = [], 0
-        while n < words_per_file:
-            s = sentence(rng)
-            text.append(s)
-            n += len(s.split())
         path = folder / f"doc-{i:05d}.txt"
-        path.write_text(f"Document {i}.\n\n" + " ".join(text) + "\n")
+        path.write_text(f"Document {i}.\n\n" + paragraph(rng, words_per_file) + "\n")
         paths.append(path)
     return paths
 

@@ -60,8 +60,8 @@ class OnnxDocumentEmbedder:
         windows, owners = split_windows(texts, self.piece_offsets, self.max_pieces)
         vectors = np.empty((len(windows), self.dimension), np.float32)
         pieces = self.encoder.tokenizer.encode_batch(windows)
-        order = sorted(range(len(windows)), key=lambda i: -len(pieces[i].ids))
-        batches = pack(order, [len(p.ids) for p in pieces])
+        lengths = [len(p.ids) for p in pieces]
+        batches = pack(sorted(range(len(windows)), key=lambda i: -lengths[i]), lengths)
         idle: SimpleQueue[OnnxQueryEncoder] = SimpleQueue()
         for encoder in self.encoders:
             idle.put(encoder)
